@@ -1,0 +1,4 @@
+"""TLL's wire and disk in pure Python: tcp frames, pub+tcp, stream+, file:// and rotate+file:// storage."""
+from streamproto.errors import ChannelError, ConfigError, ProtocolError, StorageError, StreamprotoError
+
+__all__ = ["StreamprotoError", "ConfigError", "StorageError", "ProtocolError", "ChannelError"]

@@ -1,0 +1,4 @@
+"""`python -m streamproto` runs the `streamproto` command."""
+from tools.cli import main
+
+main()

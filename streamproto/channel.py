@@ -1,0 +1,104 @@
+"""Base of the asyncio channels: state, event delivery (callback or async iteration), parameters."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Mapping
+
+from streamproto.config import Url, load_url, parse_params
+from streamproto.errors import ChannelError
+from streamproto.events import CLOSED, ERROR, State, Event
+
+__all__ = ["Channel", "EventCallback"]
+
+EventCallback = Callable[[Event], None]
+
+
+class Channel:
+    """A channel: ``await open(params)``, ``post(...)``, events, ``await close()``.
+
+    Events go to ``on_event(event)`` when given (called synchronously from the event loop),
+    otherwise into a queue read with :meth:`next_event` or ``async for event in channel`` (which
+    ends after the channel reports Closed or Error).
+    """
+
+    #: Parameter prefix (``pub``, ``tcp``, ``stream``): ``PREFIX.name`` wins over ``name``.
+    PREFIX = ""
+
+    def __init__(self, url: "Url | str | Mapping[str, Any]", *,
+                 on_event: EventCallback | None = None, name: str | None = None) -> None:
+        self.url = load_url(url)
+        self.name = name or self.url.params.get("name") or self.url.proto
+        self.state = CLOSED
+        self.reason: str | None = None
+        self.info: dict[str, str] = {}
+        self._on_event = on_event
+        self._queue: asyncio.Queue[Event] | None = None if on_event else asyncio.Queue()
+        self._ended = False
+
+    # parameters
+    def param(self, name: str, default: Any = None, conv: Callable[..., Any] | None = None) -> Any:
+        """Init parameter ``PREFIX.name`` or ``name``, converted by ``conv(value, key)``."""
+        prefixes = (self.PREFIX,) if self.PREFIX else ()
+        return self.url.get(name, default, conv, prefixes=prefixes)
+
+    @staticmethod
+    def open_params(params: "str | Mapping[str, Any] | None") -> dict[str, str]:
+        """Open parameters as a flat dict (``'mode=seq;seq=20'`` or a mapping)."""
+        return parse_params(params)
+
+    # events
+    def _emit(self, event: Event) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+        else:
+            self._queue.put_nowait(event)  # type: ignore[union-attr]
+
+    def _set_state(self, state: str, reason: str | None = None) -> None:
+        if state == self.state and reason == self.reason:
+            return
+        self.state, self.reason = state, reason
+        self._emit(State(state, reason))
+
+    async def next_event(self, timeout: float | None = None) -> Event:
+        """Next queued event; asyncio.TimeoutError after ``timeout`` seconds."""
+        if self._queue is None:
+            raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    def __aiter__(self) -> "Channel":
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._ended:
+            raise StopAsyncIteration
+        ev = await self.next_event()
+        if isinstance(ev, State) and ev.state in (CLOSED, ERROR):
+            self._ended = True
+        return ev
+
+    async def wait_state(self, *states: str, timeout: float | None = 10.0) -> str:
+        """Wait until the channel is in one of ``states`` (events stay queued); returns it."""
+        async def poll() -> str:
+            while self.state not in states:
+                await asyncio.sleep(0.001)
+            return self.state
+        return await asyncio.wait_for(poll(), timeout)
+
+    # interface
+    async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> "Channel":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.url} {self.state}>"

@@ -1,0 +1,485 @@
+"""Sans-I/O core of ``pub+tcp://`` (spec network.md §3): handshake codecs, the ring, server, client.
+
+No sockets here. :class:`PubServerCore` is driven by ``connect``/``receive``/``post``/``flush``
+and talks to each subscriber's transport through a small :class:`SubscriberIO` object (send
+non-blocking, ask for write readiness, drop the connection). :class:`PubClientCore` is fed bytes
+and returns events.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+from streamproto.errors import ChannelError, ConfigError, ProtocolError
+from streamproto.events import ACTIVE, ERROR, OPENING, Control, Data, Event, State
+from streamproto.frames import FrameReader
+
+__all__ = [
+    "HELLO_ID", "HELLO_REPLY_ID", "VERSION", "FRAME", "HELLO_LIMIT", "DEFAULT_RING_SIZE",
+    "encode_hello", "parse_hello", "Hello", "encode_hello_reply", "decode_hello_reply",
+    "PubRing", "SubscriberIO", "PubServerCore", "PubClientCore",
+]
+
+HELLO_ID = 100
+HELLO_REPLY_ID = 101
+VERSION = 1
+FRAME = struct.Struct("<Iiq")            # std frame: size, msgid, seq
+HELLO_LIMIT = 1024                       # the reference server's handshake buffer
+DEFAULT_RING_SIZE = 1024 * 1024
+_HELLO = struct.Struct("<hII")           # version, name.offset, name.count|entity<<24
+_HELLO_REPLY = struct.Struct("<hq")      # version, seq
+
+
+# --- Hello / HelloReply ----------------------------------------------------------------------
+
+def encode_hello(name: str | None = "", *, tail_in_frame: bool = False) -> bytes:
+    """Hello frame. ``name=None``: null name pointer, 26 bytes, the safest form.
+
+    A string name is laid out as the reference client does: the ``name + NUL`` tail follows the
+    10-byte fixed part but ``frame.size`` stays 10 (``tail_in_frame=True`` counts it instead).
+    """
+    if name is None:
+        return FRAME.pack(10, HELLO_ID, 0) + _HELLO.pack(VERSION, 0, 0)
+    tail = name.encode() + b"\0"
+    if len(tail) >= 1 << 24 or 16 + 10 + len(tail) > HELLO_LIMIT:
+        raise ChannelError(f"pub peer name of {len(tail) - 1} bytes is too long for a Hello")
+    body = _HELLO.pack(VERSION, 8, len(tail) | 1 << 24) + tail
+    return FRAME.pack(len(body) if tail_in_frame else 10, HELLO_ID, 0) + body
+
+
+@dataclass(frozen=True)
+class Hello:
+    """A parsed Hello: peer ``name``, bytes ``consumed`` from the buffer, tail bytes still to ``skip``."""
+
+    name: str
+    consumed: int
+    skip: int
+
+
+def parse_hello(buf: bytes | bytearray | memoryview) -> Hello | None:
+    """Parse a Hello at the start of ``buf``; None while incomplete; ProtocolError if invalid.
+
+    Tolerates the reference client's name tail outside ``frame.size``: the tail bytes already
+    in ``buf`` are consumed, the missing ones are reported in ``skip``.
+    """
+    if len(buf) < 16:
+        return None
+    size, msgid, _seq = FRAME.unpack_from(buf, 0)
+    if msgid != HELLO_ID:
+        raise ProtocolError(f"pub handshake: expected Hello (msgid {HELLO_ID}), got msgid {msgid}")
+    if size < _HELLO.size:
+        raise ProtocolError(f"pub handshake: Hello size {size} is smaller than {_HELLO.size}")
+    if 16 + size > HELLO_LIMIT:
+        raise ProtocolError(f"pub handshake: Hello size {size} exceeds {HELLO_LIMIT - 16}")
+    if len(buf) < 16 + size:
+        return None
+    version, off, word = _HELLO.unpack_from(buf, 16)
+    if version != VERSION:
+        raise ProtocolError(f"pub handshake: Hello version {version}, expected {VERSION}")
+    count, entity = word & 0xFFFFFF, word >> 24
+    end = 16 + size
+    name = ""
+    if count:
+        if entity != 1:
+            raise ProtocolError(f"pub handshake: Hello name element size {entity}, expected 1")
+        tail_end = 16 + 2 + off + count
+        if tail_end > HELLO_LIMIT:
+            raise ProtocolError(f"pub handshake: Hello name ({off}+{count}) runs past "
+                                f"{HELLO_LIMIT} bytes")
+        end = max(end, tail_end)
+        if len(buf) >= tail_end:
+            name = bytes(buf[tail_end - count:tail_end - 1]).decode("utf-8", "replace")
+    consumed = min(end, len(buf))
+    return Hello(name, consumed, end - consumed)
+
+
+def encode_hello_reply(seq: int) -> bytes:
+    """HelloReply frame (26 bytes) reporting the server's last ``seq`` (-1 when empty)."""
+    return FRAME.pack(_HELLO_REPLY.size, HELLO_REPLY_ID, 0) + _HELLO_REPLY.pack(VERSION, seq)
+
+
+def decode_hello_reply(msgid: int, body: bytes) -> int:
+    """Server's last seq from a HelloReply frame (-1 for a legacy 2-byte reply)."""
+    if msgid != HELLO_REPLY_ID:
+        raise ProtocolError(f"pub handshake: expected HelloReply (msgid {HELLO_REPLY_ID}), "
+                            f"got msgid {msgid}")
+    if len(body) < 2:
+        raise ProtocolError(f"pub handshake: HelloReply of {len(body)} bytes, expected >= 2")
+    version, = struct.unpack_from("<h", body)
+    if version != VERSION:
+        raise ProtocolError(f"pub handshake: HelloReply version {version}, expected {VERSION}")
+    if len(body) < _HELLO_REPLY.size:
+        return -1
+    return _HELLO_REPLY.unpack_from(body)[1]
+
+
+# --- ring ---------------------------------------------------------------------------------
+
+class PubRing:
+    """The server's ring of recent std frames in ``size`` bytes, laid out as the reference does.
+
+    Entries (16-byte frame + body) are contiguous and never wrap: one that does not fit before
+    the end of the area goes to its start. ``size // 64 - 1`` entries at most. Entries have
+    absolute indices ``first .. next-1``.
+    """
+
+    def __init__(self, size: int = DEFAULT_RING_SIZE) -> None:
+        if size < 1024:
+            raise ConfigError(f"pub ring size {size} is too small (at least 1kb)")
+        self.size = size
+        self.nslots = size // 64
+        self.capacity = self.nslots - 1
+        self.data = bytearray(size)
+        self.view = memoryview(self.data)
+        self.starts = [0] * self.nslots
+        self.ends = [0] * self.nslots
+        self.seqs = [0] * self.nslots
+        self.first = 0
+        self.next = 0
+        self.wrap = -1    # index of the newest entry placed at offset 0 after a wrap
+        self.tail = 0     # end offset of the newest entry
+        self.half = size // 2
+
+    def __len__(self) -> int:
+        return self.next - self.first
+
+    def clear(self) -> None:
+        """Drop every entry (indices keep increasing)."""
+        self.first = self.next
+        self.wrap = -1
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the newest entry, -1 when empty."""
+        return self.seqs[(self.next - 1) % self.nslots] if self.next > self.first else -1
+
+    def max_body(self) -> int:
+        """Largest body a post accepts: ``16 + len(body) <= size / 2``."""
+        return self.size // 2 - 16
+
+    def _place(self, full: int, first: int) -> int:
+        """Offset where an entry of ``full`` bytes goes if entries before ``first`` were gone; -1 if none."""
+        n = self.next - first
+        if n >= self.capacity:
+            return -1
+        if n == 0:
+            return 0
+        head = self.starts[first % self.nslots]
+        tail = self.ends[(self.next - 1) % self.nslots]
+        if tail > head:
+            if self.size - tail >= full:
+                return tail
+            return 0 if head >= full else -1
+        return tail if head - tail >= full else -1
+
+    def evictions_needed(self, full: int) -> int:
+        """How many oldest entries a push of ``full`` bytes has to evict."""
+        k = 0
+        while self._place(full, self.first + k) < 0:
+            k += 1
+        return k
+
+    def evict(self, count: int) -> None:
+        """Drop the ``count`` oldest entries."""
+        self.first = min(self.first + count, self.next)
+
+    def try_push(self, msgid: int, seq: int, body: bytes | bytearray | memoryview) -> bool:
+        """Store one message if it fits without evicting anything; False otherwise.
+
+        ChannelError when the message can never fit (``16 + len(body) > size / 2``).
+        """
+        size = len(body)
+        full = 16 + size
+        if full > self.half:
+            raise ChannelError(f"pub post: message of {size} bytes (seq {seq}) is too large for "
+                               f"a ring of {self.size} bytes (at most {self.max_body()})")
+        nxt = self.next
+        n = nxt - self.first
+        if n == 0:
+            off = 0
+        else:
+            if n >= self.capacity:
+                return False
+            head = self.starts[self.first % self.nslots]
+            tail = self.tail
+            if tail > head:
+                if self.size - tail >= full:
+                    off = tail
+                elif head >= full:
+                    off = 0
+                    self.wrap = nxt
+                else:
+                    return False
+            elif head - tail >= full:
+                off = tail
+            else:
+                return False
+        end = off + full
+        FRAME.pack_into(self.data, off, size, msgid, seq)
+        self.data[off + 16:end] = body
+        i = nxt % self.nslots
+        self.starts[i] = off
+        self.ends[i] = end
+        self.seqs[i] = seq
+        self.tail = end
+        self.next = nxt + 1
+        return True
+
+    def push(self, msgid: int, seq: int, body: bytes | bytearray | memoryview) -> int:
+        """Store one message, evicting the oldest entries as needed; returns how many were evicted."""
+        if self.try_push(msgid, seq, body):
+            return 0
+        k = self.evictions_needed(16 + len(body))
+        self.evict(k)
+        self.try_push(msgid, seq, body)
+        return k
+
+    def run(self, index: int, pos: int) -> tuple[memoryview, int]:
+        """Contiguous bytes from entry ``index`` (``pos`` bytes of it already sent) and the index of the last entry included."""
+        last = self.next - 1
+        if index < self.wrap <= last:
+            last = self.wrap - 1
+        return (self.view[self.starts[index % self.nslots] + pos:self.ends[last % self.nslots]],
+                last)
+
+
+# --- server ----------------------------------------------------------------------------------
+
+class SubscriberIO(Protocol):
+    """What :class:`PubServerCore` needs from one subscriber's transport."""
+
+    def send(self, data: memoryview) -> int:
+        """Non-blocking send; bytes written (0 when the socket buffer is full); OSError on failure."""
+
+    def want_write(self, flag: bool) -> None:
+        """Ask (or stop asking) for :meth:`PubServerCore.flush` when the socket is writable."""
+
+    def drop(self, reason: str) -> None:
+        """Close the connection (the core already forgot the subscriber)."""
+
+
+class _Subscriber:
+    __slots__ = ("sid", "io", "active", "buf", "skip", "next", "pos", "name", "writing", "info")
+
+    def __init__(self, sid: int, io: SubscriberIO, info: bytes) -> None:
+        self.sid, self.io, self.info = sid, io, info
+        self.active = False
+        self.buf = bytearray()
+        self.skip = 0
+        self.next = 0
+        self.pos = 0
+        self.name = ""
+        self.writing = False
+
+
+class PubServerCore:
+    """Publisher: ring + subscribers. Events (Connect/Disconnect controls) go to ``on_event``.
+
+    ``post`` never blocks and never fails because of a subscriber: data is stored in the ring and
+    sent without blocking; a subscriber that still needs an entry the ring is about to evict
+    gets one last non-blocking send and is otherwise dropped ("out of data").
+    Unlike the reference, a subscriber is dropped only when data it still has to send is
+    evicted, not as soon as its last *sent* entry is.
+    """
+
+    def __init__(self, size: int = DEFAULT_RING_SIZE, *, hello: bool = True,
+                 on_event: Callable[[Event], None] | None = None) -> None:
+        self.ring = PubRing(size)
+        self.hello = hello
+        self.on_event = on_event or (lambda ev: None)
+        self.subscribers: dict[int, _Subscriber] = {}
+
+    def open(self, last_seq: int | None = None) -> None:
+        """Clear the ring; ``last_seq >= 0`` seeds it with an empty entry so HelloReply reports it."""
+        self.ring.clear()
+        if last_seq is not None and last_seq >= 0:
+            self.ring.push(0, last_seq, b"")
+
+    @property
+    def last_seq(self) -> int:
+        return self.ring.last_seq
+
+    def connect(self, sid: int, io: SubscriberIO, info: bytes = b"") -> None:
+        """A connection was accepted; with ``hello=no`` it is active at once.
+
+        ``info`` becomes the body of the Connect event (the tcp 19-byte peer address).
+        """
+        s = _Subscriber(sid, io, info)
+        self.subscribers[sid] = s
+        if not self.hello:
+            self._activate(s)
+
+    def receive(self, sid: int, data: bytes | bytearray | memoryview) -> None:
+        """Bytes from a subscriber: its Hello (and name tail); anything later drops it."""
+        s = self.subscribers.get(sid)
+        if s is None:
+            return
+        if s.active:
+            n = min(s.skip, len(data))
+            s.skip -= n
+            if len(data) > n:
+                self._drop(s, f"subscriber {s.sid} '{s.name}' sent {len(data) - n} unexpected "
+                              "bytes after its handshake")
+            return
+        s.buf += data
+        try:
+            hello = parse_hello(s.buf)
+        except ProtocolError as e:
+            self._drop(s, f"subscriber {sid}: {e}", connected=False)
+            return
+        if hello is None:
+            if len(s.buf) > HELLO_LIMIT:
+                self._drop(s, f"subscriber {sid}: handshake longer than {HELLO_LIMIT} bytes",
+                           connected=False)
+            return
+        rest = bytes(s.buf[hello.consumed:])
+        s.name, s.skip, s.buf = hello.name, hello.skip, bytearray()
+        try:
+            n = s.io.send(memoryview(encode_hello_reply(self.ring.last_seq)))
+        except OSError as e:
+            self._drop(s, f"subscriber {sid}: failed to send HelloReply: {e}", connected=False)
+            return
+        if n != 26:
+            self._drop(s, f"subscriber {sid}: HelloReply truncated ({n} of 26 bytes sent)",
+                       connected=False)
+            return
+        self._activate(s)
+        if rest:
+            self.receive(sid, rest)
+
+    def _activate(self, s: _Subscriber) -> None:
+        s.active = True
+        s.next = self.ring.next     # only messages posted from now on
+        self.on_event(Control("Connect", 10, 0, s.info, addr=s.sid))
+
+    def disconnect(self, sid: int, reason: str = "closed") -> None:
+        """The connection went away (EOF/error) or the user closes it."""
+        s = self.subscribers.get(sid)
+        if s is not None:
+            self._drop(s, reason)
+
+    def _drop(self, s: _Subscriber, reason: str, connected: bool = True) -> None:
+        if self.subscribers.pop(s.sid, None) is None:
+            return
+        was_active = s.active
+        s.active = False
+        s.io.drop(reason)
+        if was_active and connected:
+            self.on_event(Control("Disconnect", 20, 0, b"", addr=s.sid))
+
+    def post(self, msgid: int, seq: int, body: bytes | bytearray | memoryview,
+             *, flush: bool = True) -> None:
+        """Store a message; with ``flush`` send to every subscriber now, else leave it for :meth:`flush`.
+
+        ChannelError only for a message that can never fit (``16 + len(body) > size / 2``).
+        """
+        ring = self.ring
+        if not ring.try_push(msgid, seq, body):
+            new_first = ring.first + ring.evictions_needed(16 + len(body))
+            for s in [s for s in self.subscribers.values() if s.active and s.next < new_first]:
+                self._flush_one(s)          # last chance before its data is gone
+            ring.evict(new_first - ring.first)
+            ring.try_push(msgid, seq, body)
+            for s in [s for s in self.subscribers.values() if s.active and s.next < ring.first]:
+                self._drop(s, f"subscriber {s.sid} '{s.name}' out of data: needs entry "
+                              f"{s.next}, oldest in ring is {ring.first} (seq "
+                              f"{ring.seqs[ring.first % ring.nslots]})")
+        if flush:
+            self.flush()
+
+    def flush(self, sid: int | None = None) -> None:
+        """Send pending ring data to one subscriber or to all (non-blocking)."""
+        if sid is not None:
+            s = self.subscribers.get(sid)
+            if s is not None and s.active:
+                self._flush_one(s)
+            return
+        for s in list(self.subscribers.values()):
+            if s.active and s.next < self.ring.next:
+                self._flush_one(s)
+
+    def _flush_one(self, s: _Subscriber) -> None:
+        ring = self.ring
+        while s.next < ring.next:
+            if s.next < ring.first:
+                self._drop(s, f"subscriber {s.sid} '{s.name}' out of data")
+                return
+            view, last = ring.run(s.next, s.pos)
+            want = len(view)
+            try:
+                n = s.io.send(view)
+            except OSError as e:
+                self._drop(s, f"send to subscriber {s.sid} '{s.name}' failed: {e}")
+                return
+            finally:
+                view.release()
+            if n == want:
+                s.next, s.pos = last + 1, 0
+                continue
+            cur = ring.starts[s.next % ring.nslots] + s.pos + n
+            while ring.ends[s.next % ring.nslots] <= cur:
+                s.next += 1
+            s.pos = cur - ring.starts[s.next % ring.nslots]
+            if not s.writing:
+                s.writing = True
+                s.io.want_write(True)
+            return
+        if s.writing:
+            s.writing = False
+            s.io.want_write(False)
+
+
+# --- client ---------------------------------------------------------------------------------
+
+class PubClientCore:
+    """Subscriber side: :meth:`hello` bytes to send, then feed received bytes, take events.
+
+    States: Opening until HelloReply (then Active with :attr:`server_seq`), Error on a protocol
+    violation or EOF.
+    """
+
+    def __init__(self, name: str | None = "", *, limit: int = 256 * 1024,
+                 hello: bool = True) -> None:
+        self.name = name
+        self.reader = FrameReader("std", limit, where="pub client")
+        self.state = OPENING if hello else ACTIVE
+        self.server_seq = -1
+        self.last_seq = -1
+        self.reason: str | None = None
+
+    def hello(self) -> bytes:
+        """The Hello to send right after connecting."""
+        return encode_hello(self.name)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feed received bytes; return the resulting events."""
+        self.reader.feed(data)
+        return list(self.events())
+
+    def events(self) -> Iterator[Event]:
+        """Events for every complete frame buffered in :attr:`reader`."""
+        if self.state == ERROR:
+            return
+        try:
+            for msgid, seq, body in self.reader.frames():
+                if self.state == OPENING:
+                    self.server_seq = decode_hello_reply(msgid, body)
+                    self.state = ACTIVE
+                    yield State(ACTIVE)
+                    continue
+                self.last_seq = seq
+                yield Data(msgid, seq, body)
+        except ProtocolError as e:
+            self.state, self.reason = ERROR, str(e)
+            yield State(ERROR, str(e))
+
+    def eof(self) -> list[Event]:
+        """The server closed the connection: always an error for a subscriber."""
+        if self.state == ERROR:
+            return []
+        self.state = ERROR
+        self.reason = ("Server dropped connection" if self.reader.pending == 0 else
+                       f"Server dropped connection in the middle of a frame "
+                       f"({self.reader.pending} bytes pending)")
+        return [State(ERROR, self.reason)]

@@ -1,0 +1,515 @@
+"""Sans-I/O core of a ``stream+`` client: merges stored history and live data (network spec §4.6).
+
+The client owns no socket. The composition (an asyncio channel) runs two connections — the
+*online* pub+tcp subscription and the short-lived *request* tcp connection — and feeds what
+happens on them into :class:`StreamClient`; every input method returns a list of outputs.
+
+Inputs (methods):
+
+=============================================  ================================================
+``open(mode, seq=None, block=None, ...)``      start; validates the open parameters
+``online_active(server_seq)``                  pub handshake done (HelloReply seq, -1 if none)
+``request_connected()``                        the request tcp connection is established
+``request_message(msgid, seq, body)``          one message (frame decoded) on the request conn
+``online_message(msgid, seq, body)``           one data message from the pub subscription
+``request_closed(reason)``                     request conn EOF / failure (``failed=True``)
+``online_closed(reason)``                      pub subscription EOF or failure
+``close()``                                    user closes the channel
+=============================================  ================================================
+
+Outputs (items of the returned list):
+
+* user events — :class:`streamproto.events.State` (Opening, Active, Error with ``reason``,
+  Closing, Closed), :class:`StreamData` (a :class:`streamproto.events.Data` with ``online``:
+  False for everything delivered before the ``Online`` control, True after it; in mode
+  ``online`` always True) and :class:`streamproto.events.Control` (``Online`` 10, ``EndOfBlock``
+  11, ``BeginOfBlock`` 12 with ``data={'last_seq': N}``);
+* commands for the composition — :class:`OpenRequest` (connect the request channel),
+  :class:`SendRequest` (post ``msgid``/``seq``/``body`` on it, std frame), :class:`CloseRequest`.
+  Commands subclass :class:`Command`; everything else goes to the user.
+
+Behaviour beyond the reference C++ client (all wire compatible):
+
+* online messages that reach the buffer while the server replies "nothing to fetch" (request seq
+  = last + 1) or "empty server" (``initial``) are delivered, not dropped;
+* when history meets the buffer the buffer is drained at once (the reference's transient
+  ``Overlapped`` state), so ``ClientDone`` is never postponed and the buffer cannot overflow
+  after it; a buffer overflow before that point only evicts entries the history stream (which
+  follows the storage live) will deliver again;
+* duplicates (seq <= last delivered) are dropped wherever they come from, counted in
+  :attr:`StreamClient.dropped`;
+* a request-connection failure after catch-up (the server closes it after ``ClientDone``) is
+  ignored instead of failing the channel.
+"""
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from streamproto import events as ev
+from streamproto.errors import ConfigError, ProtocolError
+from streamproto.stream import protocol as P
+
+__all__ = ["StreamClient", "ClientState", "ClientInput", "TRANSITIONS", "StreamData", "Command",
+           "OpenRequest", "SendRequest", "CloseRequest", "MODES", "DEFAULT_RING_SIZE"]
+
+MODES = ("online", "seq", "seq-data", "block", "initial", "last")
+DEFAULT_RING_SIZE = 128 * 1024
+_FRAME = 16  # std frame header, counted per buffered message like the reference ring
+
+
+@dataclass(slots=True)
+class StreamData(ev.Data):
+    """A data message of a stream; ``online`` is False for history (before ``Online``)."""
+
+    online: bool = False
+
+
+class Command:
+    """Base of the outputs addressed to the composition rather than the user."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class OpenRequest(Command):
+    """Connect the request channel (then call :meth:`StreamClient.request_connected`)."""
+
+
+@dataclass(slots=True)
+class SendRequest(Command):
+    """Post one message on the request channel (std frame ``{len(body), msgid, seq}``)."""
+
+    msgid: int
+    seq: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class CloseRequest(Command):
+    """Close the request connection (no more input is needed from it)."""
+
+
+class ClientState(enum.Enum):
+    """Internal states; ``CONNECTED`` = receiving history, ``DRAIN`` = caught up, dropping stale."""
+
+    CLOSED = "Closed"
+    CONNECTING = "Connecting"      # waiting for the pub handshake
+    REQUESTING = "Requesting"      # online up (buffering), request connection being established
+    OPENING = "Opening"            # request sent, waiting for Reply / Error
+    CONNECTED = "Connected"        # history arriving, online buffered
+    WAIT_ONLINE = "WaitOnline"     # server empty (initial): first online message goes online
+    DRAIN = "Drain"                # online switch done; online seq <= last are stale
+    ONLINE = "Online"
+    ERROR = "Error"
+
+
+class ClientInput(enum.Enum):
+    OPEN = "open"
+    ONLINE_ACTIVE = "online_active"
+    REQUEST_CONNECTED = "request_connected"
+    REQUEST_MESSAGE = "request_message"
+    ONLINE_MESSAGE = "online_message"
+    REQUEST_CLOSED = "request_closed"
+    ONLINE_CLOSED = "online_closed"
+    CLOSE = "close"
+
+
+S, I = ClientState, ClientInput
+
+#: state -> input -> the states the input may lead to. An input absent for a state is a
+#: composition bug and raises ProtocolError naming both.
+TRANSITIONS: dict[ClientState, dict[ClientInput, tuple[ClientState, ...]]] = {
+    S.CLOSED: {
+        I.OPEN: (S.CONNECTING,),
+        # late transport events racing a close are ignored
+        I.ONLINE_MESSAGE: (S.CLOSED,), I.REQUEST_MESSAGE: (S.CLOSED,),
+        I.REQUEST_CLOSED: (S.CLOSED,), I.ONLINE_CLOSED: (S.CLOSED,), I.CLOSE: (S.CLOSED,),
+    },
+    S.CONNECTING: {
+        I.ONLINE_ACTIVE: (S.REQUESTING, S.ONLINE),     # ONLINE: mode=online
+        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.REQUESTING: {
+        I.REQUEST_CONNECTED: (S.OPENING,),
+        I.ONLINE_MESSAGE: (S.REQUESTING,),             # buffered
+        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.OPENING: {
+        # Reply: history follows / nothing to fetch / empty server; Error or junk: ERROR
+        I.REQUEST_MESSAGE: (S.CONNECTED, S.DRAIN, S.WAIT_ONLINE, S.ERROR),
+        I.ONLINE_MESSAGE: (S.OPENING,),                # buffered
+        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.CONNECTED: {
+        # history; DRAIN: reached the server's last seq, ONLINE: met the online buffer
+        I.REQUEST_MESSAGE: (S.CONNECTED, S.DRAIN, S.ONLINE),
+        I.ONLINE_MESSAGE: (S.CONNECTED,),              # buffered
+        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.WAIT_ONLINE: {
+        I.ONLINE_MESSAGE: (S.ONLINE,),
+        I.REQUEST_MESSAGE: (S.WAIT_ONLINE,), I.REQUEST_CLOSED: (S.WAIT_ONLINE,),
+        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.DRAIN: {
+        I.ONLINE_MESSAGE: (S.DRAIN, S.ONLINE),         # stale ones dropped, first newer: ONLINE
+        I.REQUEST_MESSAGE: (S.DRAIN,), I.REQUEST_CLOSED: (S.DRAIN,),   # after ClientDone
+        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.ONLINE: {
+        I.ONLINE_MESSAGE: (S.ONLINE,),
+        I.REQUEST_MESSAGE: (S.ONLINE,), I.REQUEST_CLOSED: (S.ONLINE,),
+        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+    S.ERROR: {
+        I.ONLINE_MESSAGE: (S.ERROR,), I.REQUEST_MESSAGE: (S.ERROR,),
+        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
+    },
+}
+del S, I
+
+
+class _Ring:
+    """Online messages buffered until history meets them; bounded like the reference ring."""
+
+    __slots__ = ("items", "used", "capacity", "slots", "evicted_seq")
+
+    def __init__(self, capacity: int):
+        self.items: deque[tuple[int, int, bytes]] = deque()
+        self.used = 0
+        self.capacity = capacity
+        self.slots = max(capacity // 64 - 1, 1)
+        self.evicted_seq = -1 << 63   # highest seq lost to eviction
+
+    def push(self, msgid: int, seq: int, body: bytes) -> None:
+        need = _FRAME + len(body)
+        if need > self.capacity // 2:  # too large to buffer: forget everything up to it
+            self.evicted_seq = max(self.evicted_seq, seq)
+            self.clear()
+            return
+        items = self.items
+        while items and (self.used + need > self.capacity or len(items) >= self.slots):
+            _, old_seq, old_body = items.popleft()
+            self.used -= _FRAME + len(old_body)
+            self.evicted_seq = max(self.evicted_seq, old_seq)
+        items.append((msgid, seq, body))
+        self.used += need
+
+    def drop_upto(self, seq: int) -> None:
+        items = self.items
+        while items and items[0][1] <= seq:
+            self.used -= _FRAME + len(items.popleft()[2])
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.used = 0
+
+
+class StreamClient:
+    """State machine of one stream client; see the module docstring for inputs and outputs.
+
+    Init parameters: ``protocol`` (``new``/``old``), ``peer`` (client name in the request and
+    the pub Hello), ``ring_size`` (online buffer bytes, default 128 KiB).
+    """
+
+    def __init__(self, *, protocol: str = "new", peer: str = "",
+                 ring_size: int = DEFAULT_RING_SIZE):
+        if protocol not in ("new", "old"):
+            raise ConfigError(f"parameter 'stream.protocol': invalid value {protocol!r} "
+                              "(expected new or old)")
+        if ring_size < 1024:
+            raise ConfigError(f"parameter 'size': online buffer {ring_size} bytes is below 1kb")
+        self.protocol = protocol
+        self.peer = peer
+        self.ring_size = ring_size
+        self._state = ClientState.CLOSED
+        self._ring = _Ring(ring_size)
+        self._reset()
+
+    # ------------------------------------------------------------------ public attributes
+    @property
+    def state(self) -> ClientState:
+        """Internal state (:class:`ClientState`)."""
+        return self._state
+
+    @property
+    def last_seq(self) -> int:
+        """Last seq delivered to the user (or the server's seq at an empty switch); -1 if none."""
+        return self._seq
+
+    def reopen_params(self) -> dict[str, Any]:
+        """Open parameters that resume this stream with no gap and no duplicate."""
+        if self._mode != "online" and self._seq >= 0 and not self._block_pending:
+            return {"mode": "seq-data", "seq": self._seq}
+        return dict(self._open_params)
+
+    # ------------------------------------------------------------------ inputs
+    def open(self, mode: str, seq: int | None = None, *, block: int | None = None,
+             block_type: str = "default") -> list:
+        """Start opening with TLL open parameters ``mode`` (+ ``seq`` / ``block``)."""
+        request = self._build_request(mode, seq, block, block_type)
+        self._check(ClientInput.OPEN)
+        self._reset()
+        self._mode, self._request = mode, request
+        self._open_params = {"mode": mode}
+        if seq is not None:
+            self._open_params["seq"] = int(seq)
+        if mode == "block":
+            self._open_params.update(block=int(block), **{"block-type": block_type})
+        if mode in ("seq", "seq-data"):
+            self._open_seq = request.seq
+        self._state = ClientState.CONNECTING
+        return [ev.State(ev.OPENING)]
+
+    def online_active(self, server_seq: int = -1) -> list:
+        """The online subscription is up; ``server_seq`` = HelloReply seq (-1: unknown)."""
+        self._check(ClientInput.ONLINE_ACTIVE)
+        if self._mode == "online":
+            return self._go(ClientInput.ONLINE_ACTIVE, ClientState.ONLINE, [ev.State(ev.ACTIVE)])
+        if server_seq >= 0:
+            self._server_seq = server_seq
+        return self._go(ClientInput.ONLINE_ACTIVE, ClientState.REQUESTING, [OpenRequest()])
+
+    def request_connected(self) -> list:
+        """The request connection is up: returns the Request/RequestOld to send."""
+        self._check(ClientInput.REQUEST_CONNECTED)
+        msgid, body = P.encode_request(self._request)
+        return self._go(ClientInput.REQUEST_CONNECTED, ClientState.OPENING,
+                        [SendRequest(msgid, 0, body)])
+
+    def online_message(self, msgid: int, seq: int, body: bytes) -> list:
+        """One data message from the online subscription."""
+        if self._state is ClientState.ONLINE:   # hot path
+            if seq > self._seq:
+                self._seq = seq
+                return [StreamData(msgid, seq, body, None, True)]
+            self.dropped += 1
+            return []
+        self._check(ClientInput.ONLINE_MESSAGE)
+        return self._online_slow(msgid, seq, body)
+
+    def request_message(self, msgid: int, seq: int, body: bytes) -> list:
+        """One message from the request connection (Reply/Error first, then history)."""
+        state = self._state
+        if state is ClientState.CONNECTED:      # hot path: history
+            return self._history(msgid, seq, body)
+        self._check(ClientInput.REQUEST_MESSAGE)
+        if state is ClientState.OPENING:
+            return self._reply(msgid, seq, body)
+        return []                               # after catch-up or close: stale, ignored
+
+    def request_closed(self, reason: str = "", failed: bool = False) -> list:
+        """The request connection ended (EOF, or ``failed`` with ``reason``)."""
+        self._check(ClientInput.REQUEST_CLOSED)
+        if self._state in (ClientState.REQUESTING, ClientState.OPENING, ClientState.CONNECTED):
+            what = "failed" if failed else "closed"
+            text = f"Request channel {what} in state {self._state.value}"
+            return self._fail(ClientInput.REQUEST_CLOSED, text + (f": {reason}" if reason else ""))
+        return self._go(ClientInput.REQUEST_CLOSED, self._state, [])
+
+    def online_closed(self, reason: str = "") -> list:
+        """The online subscription ended (server EOF, dropped as too slow, socket error)."""
+        self._check(ClientInput.ONLINE_CLOSED)
+        if self._state in (ClientState.ERROR, ClientState.CLOSED):
+            return []
+        text = f"Online channel closed in state {self._state.value}"
+        return self._fail(ClientInput.ONLINE_CLOSED, text + (f": {reason}" if reason else ""))
+
+    def close(self) -> list:
+        """Close: Closing, Closed; the composition then closes both connections."""
+        self._check(ClientInput.CLOSE)
+        if self._state is ClientState.CLOSED:
+            return []
+        out: list = [ev.State(ev.CLOSING), ev.State(ev.CLOSED)]
+        self._ring.clear()
+        return self._go(ClientInput.CLOSE, ClientState.CLOSED, out)
+
+    # ------------------------------------------------------------------ internals
+    def _reset(self) -> None:
+        self._mode = ""
+        self._request: P.Request | None = None
+        self._open_params: dict[str, Any] = {}
+        self._open_seq: int | None = None
+        self._seq = -1
+        self._server_seq = -1
+        self._block_end = -1
+        self._block_pending = False
+        self._ring = _Ring(self.ring_size)
+        self.dropped = 0
+        self.error: str | None = None
+        self.reply: P.Reply | None = None
+
+    def _build_request(self, mode: str, seq: int | None, block: int | None,
+                       block_type: str) -> P.Request:
+        old = self.protocol == "old"
+        if mode not in MODES:
+            raise ConfigError(f"open parameter 'mode': invalid value {mode!r} "
+                              f"(expected one of {', '.join(MODES)})")
+        if mode in ("seq", "seq-data"):
+            if seq is None:
+                raise ConfigError(f"open parameter 'seq' is mandatory with mode={mode}")
+            seq = int(seq)
+            if seq < 0:
+                raise ConfigError(f"open parameter 'seq': negative value {seq}")
+            return P.Request(P.REQUEST_SEQ, seq + (mode == "seq-data"), client=self.peer, old=old)
+        if mode == "block":
+            if block is None:
+                raise ConfigError("open parameter 'block' is mandatory with mode=block")
+            if int(block) < 0:
+                raise ConfigError(f"open parameter 'block': negative value {block}")
+            if not block_type:
+                raise ConfigError("open parameter 'block-type' must not be empty")
+            return P.Request(P.REQUEST_BLOCK, block_type=block_type, block_index=int(block),
+                             client=self.peer, old=old)
+        if mode in ("initial", "last"):
+            if old:
+                raise ConfigError(f"mode={mode} needs stream.protocol=new (RequestOld can only "
+                                  "ask for a seq or a block)")
+            return P.Request(mode, client=self.peer)
+        return P.Request(P.REQUEST_SEQ, client=self.peer, old=old)  # online: never sent
+
+    def _check(self, inp: ClientInput) -> None:
+        if inp not in TRANSITIONS[self._state]:
+            raise ProtocolError(f"stream client: input {inp.value!r} is not valid in state "
+                                f"{self._state.value}")
+
+    def _go(self, inp: ClientInput, new: ClientState, out: list) -> list:
+        allowed = TRANSITIONS[self._state][inp]
+        if new not in allowed:  # pragma: no cover - guards the table against the code
+            raise ProtocolError(f"stream client: {inp.value!r} in state {self._state.value} may "
+                                f"not lead to {new.value}")
+        self._state = new
+        return out
+
+    def _fail(self, inp: ClientInput, reason: str, out: list | None = None) -> list:
+        out = out if out is not None else []
+        self.error = reason
+        out.append(ev.State(ev.ERROR, reason))
+        self._ring.clear()
+        return self._go(inp, ClientState.ERROR, out)
+
+    def _deliver(self, out: list, msgid: int, seq: int, body: bytes, online: bool) -> None:
+        if seq <= self._seq:
+            self.dropped += 1
+            return
+        if self._block_pending and self._seq < self._block_end <= seq:
+            self._end_block(out)
+        self._seq = seq
+        out.append(StreamData(msgid, seq, body, None, online))
+
+    def _end_block(self, out: list) -> None:
+        self._block_pending = False
+        out.append(ev.Control("EndOfBlock", P.END_OF_BLOCK, self._block_end - 1))
+
+    def _go_online(self, out: list) -> None:
+        if self._block_pending:
+            self._end_block(out)
+        out.append(ev.Control("Online", P.ONLINE, self._seq))
+
+    def _replay_ring(self, out: list) -> None:
+        for msgid, seq, body in self._ring.items:
+            self._deliver(out, msgid, seq, body, False)
+        self._ring.clear()
+
+    def _online_slow(self, msgid: int, seq: int, body: bytes) -> list:
+        state, inp = self._state, ClientInput.ONLINE_MESSAGE
+        if state in (ClientState.REQUESTING, ClientState.OPENING, ClientState.CONNECTED):
+            self._ring.push(msgid, seq, body)
+            return self._go(inp, state, [])
+        if state is ClientState.DRAIN:
+            if seq <= self._seq:
+                self.dropped += 1
+                return self._go(inp, state, [])
+            self._seq = seq
+            return self._go(inp, ClientState.ONLINE, [StreamData(msgid, seq, body, None, True)])
+        if state is ClientState.WAIT_ONLINE:
+            out: list = []
+            self._deliver(out, msgid, seq, body, False)
+            self._go_online(out)
+            return self._go(inp, ClientState.ONLINE, out)
+        return self._go(inp, state, [])  # ERROR / CLOSED: ignored
+
+    def _reply(self, msgid: int, seq: int, body: bytes) -> list:
+        inp = ClientInput.REQUEST_MESSAGE
+        if msgid == P.ERROR:
+            try:
+                text = P.decode_error(body).error
+            except ProtocolError as e:
+                return self._fail(inp, f"Invalid Error message from server: {e}")
+            return self._fail(inp, f"Server error: {text}")
+        if msgid != P.REPLY:
+            return self._fail(inp, f"Unknown message from server: msgid {msgid}, expected "
+                                   f"{P.REPLY} Reply or {P.ERROR} Error")
+        try:
+            reply = P.decode_reply(body)
+        except ProtocolError as e:
+            return self._fail(inp, f"Invalid Reply from server: {e}")
+        self.reply = reply
+        self._server_seq = max(self._server_seq, reply.last_seq)
+        self._block_end = reply.block_seq
+        out: list = [ev.State(ev.ACTIVE)]
+        if self._open_seq is None:
+            self._open_seq = reply.requested_seq
+        open_seq = self._open_seq
+        if self._block_end > 0:
+            self._block_pending = True
+            last = self._block_end - 1
+            out.append(ev.Control("BeginOfBlock", P.BEGIN_OF_BLOCK,
+                                  min(last, reply.requested_seq),
+                                  P.encode_begin_of_block(last), None, {"last_seq": last}))
+        ring = self._ring
+        if self._server_seq == -1:
+            if self._mode != "initial":
+                return self._fail(inp, f"Server has no data for now, can not open from seq "
+                                       f"{open_seq}", out)
+            if ring.evicted_seq > -1 << 63:
+                return self._fail(inp, "Online buffer overflowed while waiting for the server's "
+                                       "reply: messages lost, reopen", out)
+            out.append(CloseRequest())
+            if not ring.items:
+                return self._go(inp, ClientState.WAIT_ONLINE, out)
+            self._replay_ring(out)  # reference drops these
+            self._go_online(out)
+            return self._go(inp, ClientState.DRAIN, out)
+        if self._server_seq + 1 == open_seq:     # nothing old to fetch
+            if ring.evicted_seq > self._server_seq:
+                # buffered live data lost: let the history stream (following storage) refill it
+                return self._go(inp, ClientState.CONNECTED, out)
+            self._seq = self._server_seq
+            out.append(CloseRequest())
+            self._replay_ring(out)  # reference drops these
+            self._go_online(out)
+            return self._go(inp, ClientState.DRAIN, out)
+        if self._server_seq < open_seq:
+            return self._fail(inp, f"Invalid server seq: {self._server_seq} < requested "
+                                   f"{open_seq}", out)
+        return self._go(inp, ClientState.CONNECTED, out)
+
+    def _history(self, msgid: int, seq: int, body: bytes) -> list:
+        out: list = []
+        if seq <= self._seq:
+            self.dropped += 1
+            return out
+        if self._block_pending and self._seq < self._block_end <= seq:
+            self._end_block(out)
+        self._seq = seq
+        out.append(StreamData(msgid, seq, body, None, False))
+        items = self._ring.items
+        if not items:
+            if seq == self._server_seq:
+                out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
+                self._go_online(out)
+                self._state = ClientState.DRAIN
+            return out
+        if items[0][1] > seq + 1:
+            return out
+        # history met the buffered online data: finish with the buffer
+        self._ring.drop_upto(seq)
+        out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
+        self._replay_ring(out)
+        self._go_online(out)
+        self._state = ClientState.ONLINE
+        return out

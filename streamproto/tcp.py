@@ -1,0 +1,365 @@
+"""``tcp://`` channel (spec network.md §2): asyncio server with connection ids, and client.
+
+Server events: ``Control('Connect', 10, addr=id, body=19 bytes)``, ``Data(msgid, seq, body,
+addr=id)``, ``Control('Disconnect', 20, addr=id)``, ``Control('WriteFull'|'WriteReady', addr=id)``.
+Client events: State changes and ``Data``. Framing is :mod:`streamproto.frames`.
+Also the socket helpers shared with ``pub+tcp``: :func:`listen`, :func:`connect`,
+:func:`setup_socket`, :func:`connect_body`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import struct
+from typing import Any, Mapping
+
+from streamproto.address import Address, UnixAddress, address_from_params, format_sockaddr, resolve
+from streamproto.channel import Channel
+from streamproto.config import Url, parse_bool, parse_int, parse_size
+from streamproto.errors import ChannelError, ConfigError, ProtocolError
+from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Control, Data
+from streamproto.frames import FrameFormat, FrameReader, frame_format
+
+__all__ = ["TcpServer", "TcpClient", "listen", "connect", "setup_socket", "connect_body",
+           "recv_limit", "CONTROL_IDS"]
+
+log = logging.getLogger("streamproto.tcp")
+
+#: tcp control scheme (schemas/tcp-control.yaml).
+CONTROL_IDS = {"Connect": 10, "Disconnect": 20, "WriteFull": 30, "WriteReady": 40, "WriteFlush": 50}
+
+
+def connect_body(family: int, peer: Any) -> bytes:
+    """19-byte Connect body: int8 tag (0 ipv4, 1 ipv6, 2 unix), 16-byte union, uint16 port."""
+    if family == socket.AF_INET:
+        return struct.pack("<b16sH", 0, socket.inet_pton(socket.AF_INET, peer[0]), peer[1])
+    if family == socket.AF_INET6:
+        return struct.pack("<b16sH", 1, socket.inet_pton(socket.AF_INET6, peer[0]), peer[1])
+    return struct.pack("<b16sH", 2, b"", 0)
+
+
+def recv_limit(url: Url, prefixes: tuple[str, ...], server: bool) -> int:
+    """Receive limit: ``recv-buffer-size`` or ``buffer-size``, else 2x (server) / 4x (client) ``max-size`` (64kb)."""
+    for key in ("recv-buffer-size", "buffer-size"):
+        v = url.get(key, None, parse_size, prefixes)
+        if v is not None:
+            return v
+    return url.get("max-size", 64 * 1024, parse_size, prefixes) * (2 if server else 4)
+
+
+def setup_socket(sock: socket.socket, url: Url, prefixes: tuple[str, ...] = ()) -> None:
+    """Data-socket options: non-blocking, ``sndbuf``/``rcvbuf``, TCP_NODELAY and keepalive."""
+    sock.setblocking(False)
+    snd = url.get("sndbuf", None, parse_size, prefixes)
+    rcv = url.get("rcvbuf", None, parse_size, prefixes)
+    if snd:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, snd)
+    if rcv:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcv)
+    if sock.family != socket.AF_UNIX:
+        if url.get("nodelay", True, parse_bool, prefixes):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if url.get("keepalive", True, parse_bool, prefixes):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+
+def _address(url: Url) -> Address:
+    return address_from_params(url.host, url.params)
+
+
+def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for every address the URL resolves to.
+
+    A stale Unix socket file is not removed (bind fails, as in the reference).
+    """
+    addr = _address(url)
+    backlog = url.get("listen-backlog", 10, parse_int, prefixes)
+    socks: list[socket.socket] = []
+    try:
+        for family, sockaddr in resolve(addr, server=True):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(s)
+            if family != socket.AF_UNIX:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and sockaddr[0] == "::":  # type: ignore[index]
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            try:
+                s.bind(sockaddr)
+            except OSError as e:
+                raise ChannelError(f"cannot bind {addr}: {e.strerror}") from None
+            s.listen(backlog)
+            s.setblocking(False)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def bound_addresses(socks: list[socket.socket]) -> list[str]:
+    """``host:port`` (real port when 0 was asked) or path of each listening socket."""
+    return [format_sockaddr(s.family, s.getsockname()) for s in socks]
+
+
+def unlink_unix(socks: list[socket.socket]) -> None:
+    """Remove the socket files of non-abstract Unix listeners (done on server close)."""
+    for s in socks:
+        if s.family == socket.AF_UNIX:
+            name = s.getsockname()
+            if isinstance(name, str) and name and not name.startswith("\0"):
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
+
+
+async def connect(url: Url, prefixes: tuple[str, ...] = (),
+                  timeout: float | None = None) -> socket.socket:
+    """Connected non-blocking socket to the first address the URL resolves to."""
+    addr = _address(url)
+    family, sockaddr = resolve(addr, server=False)[0]
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        setup_socket(s, url, prefixes)
+        bind = url.get("bind", None, None, prefixes)
+        if bind:
+            from streamproto.address import parse_address
+            s.bind(resolve(parse_address(bind), server=True)[0][1])
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.sock_connect(s, sockaddr), timeout)
+    except OSError as e:
+        s.close()
+        raise ChannelError(f"cannot connect to {addr}: {e.strerror or e}") from None
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+class _Conn(asyncio.BufferedProtocol):
+    """One framed connection (server side or client)."""
+
+    def __init__(self, owner: "_FramedMixin", cid: int | None, fmt: FrameFormat, limit: int) -> None:
+        self.owner, self.cid = owner, cid
+        self.reader = FrameReader(fmt, limit, where=f"{owner.name} connection {cid}")
+        self.transport: asyncio.Transport | None = None
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.reader.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reader.buffer_updated(nbytes)
+        emit, cid = self.owner._emit, self.cid
+        try:
+            for msgid, seq, body in self.reader.frames():
+                emit(Data(msgid, seq, body, cid))
+        except ProtocolError as e:
+            self.owner._conn_error(self, str(e))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._conn_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self.owner._emit(Control("WriteFull", 30, 0, b"", addr=self.cid))
+
+    def resume_writing(self) -> None:
+        self.owner._emit(Control("WriteReady", 40, 0, b"", addr=self.cid))
+
+    def write(self, fmt: FrameFormat, msgid: int, seq: int, body: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ChannelError(f"connection {self.cid} is closed")
+        self.transport.write(fmt.encode_header(len(body), msgid, seq) + body)
+
+
+class _FramedMixin(Channel):
+    PREFIX = "tcp"
+
+    def _setup(self, server: bool) -> None:
+        self.frame = frame_format(self.param("frame", "std"))
+        self.limit = recv_limit(self.url, (self.PREFIX,), server)
+        self.hwm = self.param("send-buffer-hwm", None, parse_size)
+
+    def _conn_error(self, conn: _Conn, reason: str) -> None:
+        raise NotImplementedError
+
+    def _conn_lost(self, conn: _Conn, exc: Exception | None) -> None:
+        raise NotImplementedError
+
+
+class TcpServer(_FramedMixin):
+    """``tcp://ADDR;mode=server``: one connection id (int, from 1) per accepted client."""
+
+    def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self._setup(server=True)
+        self.connections: dict[int, _Conn] = {}
+        self.addresses: list[str] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._socks: list[socket.socket] = []
+        self._next_id = 1
+
+    async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
+        """Bind and listen; the bound addresses (real port for port 0) are in :attr:`addresses`."""
+        if self.state not in (CLOSED, ERROR):
+            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._set_state(OPENING)
+        loop = asyncio.get_running_loop()
+        try:
+            self._socks = listen(self.url, (self.PREFIX,))
+            for s in self._socks:
+                self._servers.append(await loop.create_server(
+                    lambda s=s: self._new_conn(s), sock=s))
+        except Exception as e:
+            await self._shutdown()
+            self._set_state(ERROR, str(e))
+            raise
+        self.addresses = bound_addresses(self._socks)
+        self.info["client.init"] = f"{self.url.proto}://{self.addresses[0]};frame={self.frame.name}"
+        self._set_state(ACTIVE)
+
+    def _new_conn(self, lsock: socket.socket) -> _Conn:
+        cid = self._next_id
+        self._next_id += 1
+        conn = _AcceptedConn(self, cid, self.frame, self.limit)
+        return conn
+
+    def _accepted(self, conn: _Conn, transport: asyncio.Transport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                setup_socket(sock, self.url, (self.PREFIX,))
+            except OSError:
+                pass
+        if self.hwm is not None:
+            transport.set_write_buffer_limits(high=self.hwm)
+        peer = transport.get_extra_info("peername")
+        self.connections[conn.cid] = conn  # type: ignore[index]
+        self._emit(Control("Connect", 10, 0, connect_body(sock.family if sock else socket.AF_UNIX,
+                                                          peer), addr=conn.cid))
+
+    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+        """Send one frame to connection ``addr``; ChannelError if it is not connected."""
+        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        if conn is None:
+            raise ChannelError(f"{self.name}: post to unknown connection {addr}")
+        conn.write(self.frame, msgid, seq, bytes(body))
+
+    def disconnect(self, addr: int) -> None:
+        """Close one client connection (a Disconnect event follows)."""
+        conn = self.connections.get(addr)
+        if conn is None:
+            raise ChannelError(f"{self.name}: disconnect of unknown connection {addr}")
+        conn.closing = True
+        if conn.transport is not None:
+            conn.transport.close()
+
+    def _conn_error(self, conn: _Conn, reason: str) -> None:
+        log.warning("%s: %s", self.name, reason)
+        conn.closing = True
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    def _conn_lost(self, conn: _Conn, exc: Exception | None) -> None:
+        if self.connections.pop(conn.cid, None) is not None:  # type: ignore[arg-type]
+            self._emit(Control("Disconnect", 20, 0, b"", addr=conn.cid))
+
+    async def _shutdown(self) -> None:
+        for conn in list(self.connections.values()):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for srv in self._servers:
+            srv.close()
+        for srv in self._servers:
+            try:
+                await asyncio.wait_for(srv.wait_closed(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+        unlink_unix(self._socks)
+        for s in self._socks:
+            s.close()
+        self._servers, self._socks = [], []
+        await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        """Drop every connection, stop listening, remove Unix socket files."""
+        if self.state == CLOSED:
+            return
+        self._set_state(CLOSING)
+        await self._shutdown()
+        self._set_state(CLOSED)
+
+
+class _AcceptedConn(_Conn):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.owner._accepted(self, transport)  # type: ignore[attr-defined]
+
+
+class TcpClient(_FramedMixin):
+    """``tcp://ADDR`` client: Active once connected; peer EOF -> Closed (reason says so)."""
+
+    def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self._setup(server=False)
+        self._conn: _Conn | None = None
+
+    async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
+        """Connect; raises ChannelError (state Error) when the server is not there."""
+        if self.state not in (CLOSED, ERROR):
+            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._set_state(OPENING)
+        timeout = self.param("timeout", None)
+        try:
+            sock = await connect(self.url, (self.PREFIX,),
+                                 float(timeout) if timeout else None)
+            loop = asyncio.get_running_loop()
+            conn = _Conn(self, None, self.frame, self.limit)
+            await loop.create_connection(lambda: conn, sock=sock)
+        except (ChannelError, ConfigError, OSError) as e:
+            self._set_state(ERROR, str(e))
+            raise
+        if self.hwm is not None and conn.transport is not None:
+            conn.transport.set_write_buffer_limits(high=self.hwm)
+        self._conn = conn
+        self._set_state(ACTIVE)
+
+    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+        """Send one frame (buffered by asyncio when the socket is full: never blocks)."""
+        if self._conn is None or self.state != ACTIVE:
+            raise ChannelError(f"{self.name}: post in state {self.state}")
+        self._conn.write(self.frame, msgid, seq, bytes(body))
+
+    def _conn_error(self, conn: _Conn, reason: str) -> None:
+        conn.closing = True
+        self._set_state(ERROR, reason)
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    def _conn_lost(self, conn: _Conn, exc: Exception | None) -> None:
+        self._conn = None
+        if conn.closing or self.state in (CLOSING, CLOSED, ERROR):
+            return
+        if exc is not None:
+            self._set_state(ERROR, f"connection lost: {exc}")
+        else:
+            self._set_state(CLOSED, "connection closed by peer")
+
+    async def close(self) -> None:
+        if self.state == CLOSED:
+            return
+        self._set_state(CLOSING)
+        conn, self._conn = self._conn, None
+        if conn is not None and conn.transport is not None:
+            conn.closing = True
+            conn.transport.close()
+            await asyncio.sleep(0)
+        self._set_state(CLOSED)

@@ -1,0 +1,50 @@
+"""The tllschema exception tree: SchemeError and its children carry where the problem is."""
+from __future__ import annotations
+
+
+class SchemeError(Exception):
+    """Root of every error raised by tllschema."""
+
+
+class ParseError(SchemeError):
+    """A scheme text is invalid; the message names the entry (message, field, enum) at fault."""
+
+
+class _ValueError(SchemeError):
+    """Common shape of encode and decode errors: message name, field path, offset."""
+
+    action = "value"
+
+    def __init__(self, reason: str, message: str | None = None, path: str = "", offset: int | None = None):
+        self.reason = reason
+        self.message = message
+        self.path = path
+        self.offset = offset
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = ".".join(p for p in (self.message, self.path) if p) if not self.path.startswith("[") else f"{self.message or ''}{self.path}"
+        text = f"{where}: {self.reason}" if where else self.reason
+        if self.offset is not None:
+            text += f" (at byte offset {self.offset})"
+        return text
+
+    def within(self, step: str, message: str | None = None) -> "_ValueError":
+        """Prefix the field path with `step` (a field name or `[i]`) and set the message name."""
+        if self.path:
+            sep = "" if self.path.startswith("[") else "."
+            self.path = f"{step}{sep}{self.path}"
+        else:
+            self.path = step
+        if message is not None and self.message is None:
+            self.message = message
+        self.args = (self._text(),)
+        return self
+
+
+class EncodeError(_ValueError):
+    """A value cannot be encoded: wrong type, out of range, unknown enum name, too long."""
+
+
+class DecodeError(_ValueError):
+    """Bytes cannot be decoded: truncated, pointer out of bounds, invalid tag or enum value."""

@@ -1,0 +1,276 @@
+"""The typed scheme model: messages, fields and wire types with sizes and offsets computed once.
+
+A field's type is a tree of wire nodes: `Scalar` (integers, double, decimal128), `Bytes`,
+`Array` (fixed `T[N]` with a counter), `Pointer` (offset pointer: lists and `string`),
+`MessageRef` (an embedded message) and `UnionRef`. Logical types (enum, bits, fixed point, time
+point, duration, bytestring) hang on the innermost `Scalar`/`Bytes` node as `sub`.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Union as _U
+
+INT_TYPES = {
+    "int8": (1, "b", True), "int16": (2, "h", True), "int32": (4, "i", True), "int64": (8, "q", True),
+    "uint8": (1, "B", False), "uint16": (2, "H", False), "uint32": (4, "I", False), "uint64": (8, "Q", False),
+}
+
+RESOLUTIONS = {
+    "ns": "ns", "nanosecond": "ns", "us": "us", "microsecond": "us", "ms": "ms", "millisecond": "ms",
+    "s": "s", "second": "s", "m": "m", "minute": "m", "h": "h", "hour": "h", "d": "d", "day": "d",
+}
+
+#: (numerator, denominator) of one resolution unit in seconds.
+RESOLUTION_SECONDS = {
+    "ns": (1, 1_000_000_000), "us": (1, 1_000_000), "ms": (1, 1000), "s": (1, 1),
+    "m": (60, 1), "h": (3600, 1), "d": (86400, 1),
+}
+
+
+def int_limits(name: str) -> tuple[int, int]:
+    """Inclusive (min, max) of an integer wire type."""
+    size, _, signed = INT_TYPES[name]
+    bits = size * 8
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+@dataclass(eq=False)
+class EnumDef:
+    """An enum: integer base type and values (kept sorted by name, as the reference does)."""
+
+    name: str
+    base: str
+    values: dict[str, int]
+    options: dict[str, str] = field(default_factory=dict)
+    inline: bool = False
+    klass: type | None = None  # IntEnum built by values.enum_class
+
+    def __repr__(self) -> str:
+        return f"EnumDef({self.name!r}, {self.base}, {self.values})"
+
+
+@dataclass(frozen=True)
+class BitField:
+    name: str
+    offset: int
+    size: int
+
+
+@dataclass(eq=False)
+class BitsDef:
+    """A named set of bit-fields over an integer base type."""
+
+    name: str
+    base: str
+    bits: list[BitField]
+    options: dict[str, str] = field(default_factory=dict)
+    inline: bool = False
+    klass: type | None = None  # Bits subclass built by values.bits_class
+
+    def __repr__(self) -> str:
+        return f"BitsDef({self.name!r}, {self.base}, {[b.name for b in self.bits]})"
+
+
+class SubType(enum.Enum):
+    """Logical sub-type of a scalar or bytes node."""
+
+    ENUM = "enum"
+    BITS = "bits"
+    FIXED = "fixed"
+    TIME_POINT = "time_point"
+    DURATION = "duration"
+    BYTESTRING = "string"
+
+
+@dataclass(eq=False)
+class Scalar:
+    """Integer, double or decimal128 wire type, with an optional logical sub-type."""
+
+    name: str  # int8..uint64, double, decimal128
+    sub: SubType | None = None
+    enum: EnumDef | None = None
+    bits: BitsDef | None = None
+    precision: int = 0  # fixed point digits
+    resolution: str = ""  # canonical ns/us/ms/s/m/h/d for time_point/duration
+
+    @property
+    def size(self) -> int:
+        if self.name == "double":
+            return 8
+        if self.name == "decimal128":
+            return 16
+        return INT_TYPES[self.name][0]
+
+    @property
+    def fmt(self) -> str:
+        """struct format code (without byte order); '' for decimal128."""
+        if self.name == "double":
+            return "d"
+        if self.name == "decimal128":
+            return ""
+        return INT_TYPES[self.name][1]
+
+    @property
+    def is_int(self) -> bool:
+        return self.name in INT_TYPES
+
+
+@dataclass(eq=False)
+class Bytes:
+    """Fixed `byteN`; `string=True` when `options.type: string` (NUL-terminated text)."""
+
+    n: int
+    string: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.n
+
+
+@dataclass(eq=False)
+class Array:
+    """Fixed array `T[N]`: a counter of `count_type` then N element slots."""
+
+    elem: "WireType"
+    capacity: int
+    count_type: str
+    count_type_explicit: bool = False
+
+    @property
+    def count_size(self) -> int:
+        return INT_TYPES[self.count_type][0]
+
+    @property
+    def size(self) -> int:
+        return self.count_size + self.capacity * self.elem.size
+
+
+POINTER_VERSIONS = ("default", "legacy-short", "legacy-long")
+
+
+@dataclass(eq=False)
+class Pointer:
+    """Offset pointer to a list of `elem` (a `string` is a bytestring pointer to int8)."""
+
+    elem: "WireType"
+    version: str = "default"
+    string: bool = False
+
+    @property
+    def size(self) -> int:
+        return 4 if self.version == "legacy-short" else 8
+
+
+@dataclass(eq=False)
+class MessageRef:
+    """An embedded message: its fixed part inline, its pointers' data in the shared tail."""
+
+    message: "Message"
+
+    @property
+    def size(self) -> int:
+        return self.message.size
+
+
+@dataclass(eq=False)
+class UnionDef:
+    """A union: int8 tag then the largest variant's bytes."""
+
+    name: str
+    fields: list["Field"]
+    inline: bool = False
+    klass: type | None = None
+
+    @property
+    def union_size(self) -> int:
+        return max((f.type.size for f in self.fields), default=0)
+
+    @property
+    def size(self) -> int:
+        return 1 + self.union_size
+
+    def __repr__(self) -> str:
+        return f"UnionDef({self.name!r}, {[f.name for f in self.fields]})"
+
+
+@dataclass(eq=False)
+class UnionRef:
+    union: UnionDef
+
+    @property
+    def size(self) -> int:
+        return self.union.size
+
+
+WireType = _U[Scalar, Bytes, Array, Pointer, MessageRef, UnionRef]
+
+
+@dataclass(eq=False)
+class Field:
+    """A message field: name, wire type tree, offset within its message, options as loaded."""
+
+    name: str
+    type: WireType
+    offset: int = 0
+    options: dict[str, str] = field(default_factory=dict)  # options of the innermost element
+    list_options: dict[str, str] = field(default_factory=dict)  # options of the outermost wrapper
+    index: int = -1  # presence-map bit, -1 when always present
+    pmap: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.type.size
+
+    def __repr__(self) -> str:
+        return f"Field({self.name!r}, offset={self.offset}, size={self.size})"
+
+
+@dataclass(eq=False)
+class Message:
+    """A message: fields laid out back to back (packed, little-endian)."""
+
+    name: str
+    msgid: int = 0
+    fields: list[Field] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+    enums: dict[str, EnumDef] = field(default_factory=dict)
+    unions: dict[str, UnionDef] = field(default_factory=dict)
+    bits: dict[str, BitsDef] = field(default_factory=dict)
+    pmap: Field | None = None
+    scheme: "object | None" = None  # the owning Scheme (set by Scheme)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        from tllschema.errors import SchemeError
+
+        raise SchemeError(f"message {self.name} has no field {name!r}")
+
+    def __repr__(self) -> str:
+        return f"Message({self.name!r}, msgid={self.msgid}, size={self.size})"
+
+
+def innermost(t: WireType) -> WireType:
+    """The element type below every array and (non-string) pointer wrapper."""
+    while isinstance(t, (Array, Pointer)) and not (isinstance(t, Pointer) and t.string):
+        t = t.elem
+    return t
+
+
+def is_fixed(t: WireType) -> bool:
+    """True when a value of this type never uses the tail (no pointers anywhere inside)."""
+    if isinstance(t, Pointer):
+        return False
+    if isinstance(t, Array):
+        return is_fixed(t.elem)
+    if isinstance(t, MessageRef):
+        return all(is_fixed(f.type) for f in t.message.fields)
+    if isinstance(t, UnionRef):
+        return all(is_fixed(f.type) for f in t.union.fields)
+    return True

@@ -1,0 +1,329 @@
+"""Logical values: exact time points and durations, bits, enums, fixed point, decimal128, unions.
+
+Everything here is exact: time points are integer counts of their resolution (never rounded
+through float), fixed point and decimal128 are `Decimal`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import re
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Any, NamedTuple
+
+from tllschema.model import RESOLUTION_SECONDS, RESOLUTIONS, BitsDef, EnumDef
+
+_NS = {k: (n * 1_000_000_000) // d for k, (n, d) in RESOLUTION_SECONDS.items()}
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_FRACTION_DIGITS = {"ns": 9, "us": 6, "ms": 3}
+
+
+class _Chrono:
+    """Shared shape of TimePoint and Duration: a raw count (int or float) and a resolution."""
+
+    __slots__ = ("value", "resolution")
+
+    def __init__(self, value: int | float, resolution: str = "ns"):
+        res = RESOLUTIONS.get(resolution)
+        if res is None:
+            raise ValueError(f"unknown time resolution {resolution!r}")
+        self.value = value
+        self.resolution = res
+
+    @property
+    def nanoseconds(self) -> int:
+        """Exact count of nanoseconds (floats rounded to the nearest nanosecond)."""
+        if isinstance(self.value, float):
+            return int(round(Decimal(repr(self.value)) * _NS[self.resolution]))
+        return self.value * _NS[self.resolution]
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is type(self):
+            return self.nanoseconds == other.nanoseconds  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.nanoseconds))
+
+    def __lt__(self, other: "_Chrono") -> bool:
+        if type(other) is type(self):
+            return self.nanoseconds < other.nanoseconds
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r}, {self.resolution!r})"
+
+
+class TimePoint(_Chrono):
+    """A point in time: `value` units of `resolution` since the Unix epoch (UTC)."""
+
+    __slots__ = ()
+
+    @property
+    def datetime(self) -> _dt.datetime:
+        """As an aware UTC datetime (microsecond precision, truncated toward the past)."""
+        return _EPOCH + _dt.timedelta(microseconds=self.nanoseconds // 1000)
+
+    def isoformat(self) -> str:
+        """ISO text exact to the resolution: `2024-09-09T14:06:21.038702405Z`."""
+        ns = self.nanoseconds
+        secs, frac = divmod(ns, 1_000_000_000)
+        base = (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+        digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
+        if digits:
+            base += "." + f"{frac:09d}"[:digits]
+        return base + "Z"
+
+    __str__ = isoformat
+
+    @classmethod
+    def parse(cls, text: str, resolution: str = "ns") -> "TimePoint":
+        """ISO text (`YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+HH:MM]` or a date) -> exact TimePoint."""
+        ns = parse_iso_ns(text)
+        return cls(convert_ns(ns, resolution, text), resolution)
+
+    @classmethod
+    def from_datetime(cls, value: _dt.datetime, resolution: str = "ns") -> "TimePoint":
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        delta = value - _EPOCH
+        ns = ((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1000
+        return cls(convert_ns(ns, resolution, value), resolution)
+
+
+class Duration(_Chrono):
+    """A time interval: `value` units of `resolution`."""
+
+    __slots__ = ()
+
+    @property
+    def timedelta(self) -> _dt.timedelta:
+        return _dt.timedelta(microseconds=self.nanoseconds / 1000)
+
+    def __str__(self) -> str:
+        return f"{self.value}{self.resolution}"
+
+    @classmethod
+    def parse(cls, text: str, resolution: str = "ns") -> "Duration":
+        """`100ns`, `10.5us`, `123ms`, `2s`, `1m`, `1h`, `1d` -> Duration in `resolution`."""
+        m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?)\s*([a-z]+)\s*", text)
+        if not m or m.group(2) not in RESOLUTIONS:
+            raise ValueError(f"invalid duration {text!r}: expected a number with a unit such as 10ms")
+        ns = Decimal(m.group(1)) * _NS[RESOLUTIONS[m.group(2)]]
+        if ns != ns.to_integral_value():
+            raise ValueError(f"duration {text!r} is finer than a nanosecond")
+        return cls(convert_ns(int(ns), resolution, text), resolution)
+
+
+def convert_ns(ns: int, resolution: str, what: Any) -> int:
+    """Nanoseconds -> count of `resolution`; error when that would lose precision."""
+    unit = _NS[RESOLUTIONS[resolution]]
+    q, r = divmod(ns, unit)
+    if r:
+        raise ValueError(f"{what} is not a whole number of {resolution}")
+    return q
+
+
+_ISO = re.compile(
+    r"\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*"
+    r"(Z|[+-]\d{2}:?\d{2})?\s*\Z")
+
+
+def parse_iso_ns(text: str) -> int:
+    """ISO time text -> exact nanoseconds since the epoch."""
+    m = _ISO.match(text)
+    if not m:
+        raise ValueError(f"invalid time point {text!r}: expected YYYY-MM-DDTHH:MM:SS[.fraction][Z]")
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    try:
+        base = _dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=_dt.timezone.utc)
+    except ValueError as e:
+        raise ValueError(f"invalid time point {text!r}: {e}") from None
+    delta = base - _EPOCH
+    ns = (delta.days * 86400 + delta.seconds) * 1_000_000_000 + int((frac or "").ljust(9, "0") or 0)
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        hh, mm = int(tz[1:3]), int(tz[-2:])
+        ns -= sign * (hh * 3600 + mm * 60) * 1_000_000_000
+    return ns
+
+
+class Bits:
+    """Base of generated bit-set classes: an int with one property per named bit-field."""
+
+    __slots__ = ("value",)
+    FIELDS: tuple = ()  # ((name, offset, size), ...)
+    NAME = ""
+
+    def __init__(self, value: Any = 0):
+        self.value = self._coerce(value)
+
+    @classmethod
+    def _coerce(cls, value: Any) -> int:
+        if isinstance(value, Bits):
+            value = value.value
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            text = value.strip().strip("{}").strip()
+            if re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|\d+)", text):
+                return int(text, 0) if "x" in text.lower() else int(text)
+            value = [p.strip() for p in re.split(r"[,|]", text) if p.strip()]
+        if isinstance(value, dict):
+            out = 0
+            for k, v in value.items():
+                off, size = cls._bit(k)
+                v = int(v)
+                if not 0 <= v < (1 << size):
+                    raise ValueError(f"bit-field {k} of {cls.NAME}: {v} does not fit {size} bit(s)")
+                out |= v << off
+            return out
+        if isinstance(value, (list, tuple, set, frozenset)):
+            out = 0
+            for k in value:
+                off, size = cls._bit(k)
+                out |= ((1 << size) - 1) << off
+            return out
+        raise TypeError(f"cannot make {cls.NAME} bits from {type(value).__name__}")
+
+    @classmethod
+    def _bit(cls, name: str) -> tuple[int, int]:
+        for n, off, size in cls.FIELDS:
+            if n == name:
+                return off, size
+        raise ValueError(f"{cls.NAME} has no bit {name!r} (known: {', '.join(f[0] for f in cls.FIELDS)})")
+
+    def get(self, name: str) -> bool | int:
+        off, size = self._bit(name)
+        v = (self.value >> off) & ((1 << size) - 1)
+        return bool(v) if size == 1 else v
+
+    def as_dict(self) -> dict[str, bool | int]:
+        return {n: self.get(n) for n, _, _ in self.FIELDS}
+
+    def __int__(self) -> int:
+        return self.value
+
+    __index__ = __int__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Bits):
+            return self.value == other.value
+        if isinstance(other, int):
+            return self.value == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"{self.NAME}({self.as_dict()})"
+
+
+def bits_class(d: BitsDef) -> type:
+    """A Bits subclass with one property per bit-field of `d`."""
+    ns: dict[str, Any] = {"__slots__": (), "FIELDS": tuple((b.name, b.offset, b.size) for b in d.bits), "NAME": d.name}
+    for b in d.bits:
+        if b.name.isidentifier() and b.name not in ("value", "get", "as_dict"):
+            ns[b.name] = property(lambda self, _n=b.name: self.get(_n))
+    return type(d.name or "Bits", (Bits,), ns)
+
+
+def enum_class(d: EnumDef) -> type:
+    """An IntEnum for `d` (members in value order, names as declared)."""
+    return enum.IntEnum(d.name or "Enum", sorted(d.values.items(), key=lambda kv: (kv[1], kv[0])))
+
+
+class UnionValue(NamedTuple):
+    """A decoded union: the variant name and its value; also accepted as input."""
+
+    type: str
+    value: Any
+
+
+# -- fixed point -----------------------------------------------------------------------------------
+def fixed_to_decimal(raw: int, precision: int) -> Decimal:
+    """Raw integer -> Decimal with exactly `precision` places ('-1.50')."""
+    return Decimal(raw).scaleb(-precision)
+
+
+def decimal_to_fixed(value: Any, precision: int) -> int:
+    """Decimal/str/int/float -> raw integer; error if digits would be lost."""
+    d = to_decimal(value)
+    if not d.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    with localcontext() as ctx:
+        ctx.prec = 80
+        scaled = d.scaleb(precision)
+        integral = scaled.to_integral_value()
+    if scaled != integral:
+        raise ValueError(f"{value!r} has more than {precision} decimal places")
+    return int(integral)
+
+
+def to_decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got bool")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, (int, str)):
+        try:
+            return Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            raise ValueError(f"invalid decimal {value!r}") from None
+    raise TypeError(f"expected a decimal number, got {type(value).__name__}")
+
+
+# -- decimal128 (BID) ------------------------------------------------------------------------------
+_BIAS = 6176
+_MAX_COEFF = 10 ** 34
+
+
+def decimal128_decode(lo: int, hi: int) -> Decimal:
+    """Two little-endian u64 words of a BID decimal128 -> Decimal."""
+    sign = hi >> 63
+    comb = (hi >> 49) & 0x3FFF
+    if comb & 0x3000 == 0x3000:
+        top = (hi >> 58) & 0x1F
+        if top == 0x1E:
+            return Decimal("-Infinity" if sign else "Infinity")
+        if top == 0x1F:
+            return Decimal("sNaN" if (hi >> 57) & 1 else "NaN")
+        return Decimal((sign, (0,), 0))  # the "large coefficient" form is never produced: zero
+    coeff = ((hi & ((1 << 49) - 1)) << 64) | lo
+    if coeff >= _MAX_COEFF:
+        coeff = 0  # non-canonical coefficient reads as zero
+    return Decimal((sign, tuple(int(c) for c in str(coeff)), comb - _BIAS))
+
+
+def decimal128_encode(value: Any) -> tuple[int, int]:
+    """Decimal/str/int/float -> (lo, hi) words of a BID decimal128; ValueError when it cannot fit."""
+    d = to_decimal(value)
+    if d.is_nan():
+        return 0, (0x7E00000000000000 if d.is_snan() else 0x7C00000000000000)
+    sign, digits, exp = d.as_tuple()
+    if d.is_infinite():
+        return 0, (0xF800000000000000 if sign else 0x7800000000000000)
+    coeff = int("".join(map(str, digits)) or "0")
+    while exp > 6111 and coeff and coeff * 10 < _MAX_COEFF:
+        coeff *= 10
+        exp -= 1
+    if coeff == 0:
+        exp = max(min(exp, 6111), -6176)
+    while exp < -6176 and coeff % 10 == 0:
+        coeff //= 10
+        exp += 1
+    if coeff >= _MAX_COEFF or not -6176 <= exp <= 6111:
+        raise ValueError(f"{value!r} does not fit decimal128 (34 digits, exponent -6176..6111)")
+    hi = (sign << 63) | ((exp + _BIAS) << 49) | (coeff >> 64)
+    return coeff & 0xFFFFFFFFFFFFFFFF, hi

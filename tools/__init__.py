@@ -1,0 +1,1 @@
+"""The `streamproto` command line: thin click wrappers over tllschema and streamproto."""

@@ -1,0 +1,18 @@
+"""The `streamproto` click group; each subcommand family lives in its own module."""
+from __future__ import annotations
+
+import click
+
+from tools import cmd_schema, cmd_storage, cmd_net, demo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="streamproto")
+def main() -> None:
+    """Speak TLL's data path: schemes, storage, tcp, pub+tcp and stream+."""
+
+
+cmd_schema.register(main)
+cmd_storage.register(main)
+cmd_net.register(main)
+demo.register(main)

@@ -1,0 +1,8 @@
+"""Placeholder; filled in by its issue."""
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the `streamproto` group."""
