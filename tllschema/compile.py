@@ -90,7 +90,7 @@ class _Gen:
         elif t.sub is SubType.BITS:
             inner = f"_raw_bits({self.bits_var(t.bits)}, {value})"
         elif t.sub is SubType.FIXED:
-            inner = f"_raw_fixed({value}, {t.precision})"
+            return f"_raw_fixed({value}, {t.precision}, {code!r}, {lo}, {hi})"
         elif t.sub in (SubType.TIME_POINT, SubType.DURATION):
             inner = f"_raw_time({value}, {t.resolution!r}, False, {t.sub is SubType.DURATION})"
         else:

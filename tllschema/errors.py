@@ -23,7 +23,8 @@ class _ValueError(SchemeError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        where = ".".join(p for p in (self.message, self.path) if p) if not self.path.startswith("[") else f"{self.message or ''}{self.path}"
+        sep = "" if self.path.startswith("[") or not self.message or not self.path else "."
+        where = f"{self.message or ''}{sep}{self.path}"
         text = f"{where}: {self.reason}" if where else self.reason
         if self.offset is not None:
             text += f" (at byte offset {self.offset})"
@@ -36,7 +37,7 @@ class _ValueError(SchemeError):
             self.path = f"{step}{sep}{self.path}"
         else:
             self.path = step
-        if message is not None and self.message is None:
+        if message is not None:  # the outermost message names the error
             self.message = message
         self.args = (self._text(),)
         return self

@@ -143,7 +143,7 @@ class SchemeBuilder:
 
     # -- documents -------------------------------------------------------------------------------
     def add_document(self, text: str, url: str, filename: str | None, imported: bool) -> None:
-        where = filename or url[:60]
+        where = filename or ("inline scheme" if url.startswith("yamls://") else "compressed scheme")
         doc = load_yaml(text, where)
         if doc in (None, ""):
             return
@@ -161,13 +161,19 @@ class SchemeBuilder:
                 if meta_seen:
                     raise ParseError(f"{where}: duplicate meta block")
                 meta_seen = True
-                self._meta(entry, url if imported else None, filename, where)
+                try:
+                    self._meta(entry, url if imported else None, filename, where)
+                except ParseError as e:
+                    raise ParseError(f"{where}: meta block: {e}") from None
             else:
                 if not isinstance(name, str):
                     raise ParseError(f"{where}: invalid message name {name!r}")
                 if name in self.messages:
                     raise ParseError(f"{where}: duplicate message '{name}'")
-                msg = self._message(entry, name)
+                try:
+                    msg = self._message(entry, name)
+                except ParseError as e:
+                    raise ParseError(f"{where}: {e}") from None
                 if imported:
                     msg.options.setdefault("_import", url)
                 self.messages[name] = msg

@@ -370,11 +370,14 @@ def raw_bits(klass: type, value: Any) -> int:
         raise EncodeError(str(e)) from None
 
 
-def raw_fixed(value: Any, precision: int) -> int:
+def raw_fixed(value: Any, precision: int, code: str, lo: int, hi: int) -> int:
     try:
-        return decimal_to_fixed(value, precision)
+        raw = decimal_to_fixed(value, precision)
     except (ValueError, TypeError, ArithmeticError) as e:
         raise EncodeError(f"{e} (fixed{precision})") from None
+    if not lo <= raw <= hi:
+        raise EncodeError(f"{value} does not fit {out_of_range(0, code, ValueError()).split()[-1]} (fixed{precision})")
+    return raw
 
 
 def raw_dec128(value: Any) -> bytes:
