@@ -14,7 +14,6 @@ from __future__ import annotations
 import keyword
 from typing import Any
 
-from tllschema.errors import SchemeError
 from tllschema.model import (
     INT_TYPES, Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
 )
@@ -254,8 +253,6 @@ class _Gen:
 
     # -- messages --------------------------------------------------------------------------------
     def message(self, msg: Message) -> None:
-        if any(f.index >= 0 or f.pmap for f in msg.fields):
-            raise SchemeError(f"message {msg.name}: optional fields with a presence map (pmap) are not supported yet")
         out: list[str] = []
 
         def emit(text: str = "") -> None:
@@ -266,7 +263,12 @@ class _Gen:
         attrs, slots, defaults = [], [], []
         scalar_idx, composite = [], []
         fmt = ["<"]
+        pmap = msg.pmap
+        optional: dict[str, int] = {}  # slot -> presence bit
         for i, f in enumerate(msg.fields):
+            if f.pmap:
+                fmt.append(f"{f.size}x")  # computed from the optional fields when encoding
+                continue
             attr = f.name if (f.name.isidentifier() and not keyword.iskeyword(f.name)
                               and f.name not in _RESERVED and not f.name.startswith("_")) else f"_f{i}"
             t = f.type
@@ -286,6 +288,9 @@ class _Gen:
                     default = "[]"
                 else:
                     default = "None"
+            if pmap is not None and f.index >= 0:
+                optional[slot] = f.index
+                default = "None"
             attrs.append(attr)
             slots.append(slot)
             defaults.append((slot, default))
@@ -308,18 +313,28 @@ class _Gen:
             else:
                 dec = self.array_dec(t, f"pos + {off}", "_out") + [f"self.{attr} = _out"]
                 enc = self.array_enc(t, f"pos + {off}", f"self.{attr}")
+            if attr in optional:
+                bit = optional[attr]
+                dec = [f"if (_pm >> {bit}) & 1:"] + ["    " + d for d in dec] + ["else:", f"    self.{attr} = None"]
+                enc = [f"if self.{attr} is not None:"] + ["    " + e for e in enc]
             dec_lines.append((f.name, dec))
             enc_lines.append((f.name, enc))
-        fixed_only = not composite
+        fixed_only = not composite and pmap is None
         raw_slots = [slot for _, _, slot in scalar_idx]
         unpack_target = ", ".join(f"self.{x}" for x in raw_slots) + ("," if len(raw_slots) == 1 else "")
-        pack_args = ", ".join(f"self.{x}" for x in raw_slots)
+        pack_args = ", ".join(f"self.{x}" if x not in optional else f"_z(self.{x})" for x in raw_slots)
 
         # module-level decode / encode functions (used for nested messages and by the class)
         emit(f"def _d_{cls}(buf, pos, end):")
         emit(f"    self = _new({cls})")
         if raw_slots:
             emit(f"    {unpack_target} = {s}.unpack_from(buf, pos)")
+        if pmap is not None:
+            emit(f"    _pm = int.from_bytes(buf[pos + {pmap.offset}:pos + {pmap.offset + pmap.size}], 'little')")
+            for slot, bit in optional.items():
+                if slot in raw_slots:
+                    emit(f"    if not (_pm >> {bit}) & 1:")
+                    emit(f"        self.{slot} = None")
         for fname, lines in dec_lines:
             emit("    try:")
             for ln in lines:
@@ -329,11 +344,21 @@ class _Gen:
         emit("    return self")
         emit()
         emit(f"def _e_{cls}(buf, pos, self):")
+        if pmap is not None:
+            emit("    _pm = 0")
+            for slot, bit in optional.items():
+                emit(f"    if self.{slot} is not None:")
+                emit(f"        _pm |= {1 << bit}")
         if raw_slots:
             emit("    try:")
             emit(f"        {s}.pack_into(buf, pos, {pack_args})")
             emit("    except _StructError:")
             emit("        _pack_failure(self)")
+        if pmap is not None:  # after the struct pack, which zero-fills the pmap's pad bytes
+            emit("    try:")
+            emit(f"        buf[pos + {pmap.offset}:pos + {pmap.offset + pmap.size}] = _pm.to_bytes({pmap.size}, 'little')")
+            emit("    except OverflowError:")
+            emit(f"        raise _EncodeError('presence map {pmap.name} is too small for the optional fields', {msg.name!r}) from None")
         for fname, lines in enc_lines:
             emit("    try:")
             for ln in lines:
@@ -352,7 +377,7 @@ class _Gen:
         emit(f"    NAME = {msg.name!r}")
         emit(f"    MSGID = {msg.msgid}")
         emit(f"    SIZE = {msg.size}")
-        emit(f"    FIELDS = {tuple(f.name for f in msg.fields)!r}")
+        emit(f"    FIELDS = {tuple(f.name for f in msg.fields if not f.pmap)!r}")
         emit(f"    _ATTRS = {tuple(attrs)!r}")
         emit()
         emit("    def __init__(self, _value=None, **fields):")
@@ -392,9 +417,16 @@ class _Gen:
             checks.append((f.name, slot, self.to_raw(t, "value") if not self.is_logical(t) else None))
             if slot != attr:
                 emit(f"    def _get_{attr}(self):")
+                if slot in optional:
+                    emit(f"        if self.{slot} is None:")
+                    emit("            return None")
                 emit(f"        return {self.to_logical(t, f'self.{slot}')}")
                 emit()
                 emit(f"    def _set_{attr}(self, value):")
+                if slot in optional:
+                    emit("        if value is None:")
+                    emit(f"            self.{slot} = None")
+                    emit("            return")
                 emit("        try:")
                 emit(f"            self.{slot} = {self.to_raw(t, 'value')}")
                 emit("        except _EncodeError as _e:")
@@ -441,6 +473,10 @@ from tllschema.runtime import (
 from tllschema.values import Duration as _Duration, TimePoint as _TimePoint, UnionValue as _UnionValue
 
 _new = object.__new__
+
+
+def _z(value):
+    return 0 if value is None else value
 '''
 
 

@@ -173,3 +173,22 @@ def test_spec_large_element_example():
     assert len(body) == 544 and body[:14].hex() == "08000000020000ff0a0100003000"
     assert m.encode(list=[]).hex() == "08000000000000ff0a010000"
     assert [i.body for i in m.decode(body).list] == ["0", "1"]
+
+
+def test_presence_map_and_optional_fields():
+    s = load_text("- name: M\n  options.defaults.optional: yes\n  fields:\n    - {name: f0, type: int32}\n"
+                  "    - {name: f1, type: string}\n    - {name: pmap, type: uint8, options.pmap: yes}\n"
+                  "    - {name: f2, type: int64, options.type: fixed2}\n    - {name: f3, type: int8, options.optional: no}\n")
+    m = s.message("M")
+    assert [(f.name, f.index) for f in m.fields] == [("f0", 0), ("f1", 1), ("pmap", -1), ("f2", 2), ("f3", -1)]
+    body = m.encode(f0=5, f2="1.5")
+    assert body[12] == 0b101  # bits of f0 and f2
+    rec = m.decode(body)
+    assert rec.f0 == 5 and rec.f1 is None and str(rec.f2) == "1.50" and rec.f3 == 0
+    assert "pmap" not in rec.FIELDS
+    body = m.encode(f1="x")
+    assert body[12] == 0b010 and m.decode(body).f1 == "x" and m.decode(body).f0 is None
+    assert m.encode(m.decode(body)) == body
+    with pytest.raises(tllschema.ParseError, match="duplicate pmap"):
+        load_text("- name: M\n  fields:\n    - {name: a, type: uint8, options.pmap: yes}\n"
+                  "    - {name: b, type: uint8, options.pmap: yes}\n")
