@@ -344,6 +344,8 @@ class _Gen:
         emit("    return self")
         emit()
         emit(f"def _e_{cls}(buf, pos, self):")
+        if not raw_slots and not enc_lines and pmap is None:
+            emit("    pass  # no fields")
         if pmap is not None:
             emit("    _pm = 0")
             for slot, bit in optional.items():

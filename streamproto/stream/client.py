@@ -26,7 +26,9 @@ Outputs (items of the returned list):
   11, ``BeginOfBlock`` 12 with ``data={'last_seq': N}``);
 * commands for the composition — :class:`OpenRequest` (connect the request channel),
   :class:`SendRequest` (post ``msgid``/``seq``/``body`` on it, std frame), :class:`CloseRequest`.
-  Commands subclass :class:`Command`; everything else goes to the user.
+  Commands subclass :class:`Command`; everything else goes to the user. ``close()`` means the
+  composition closes both connections. States and the transition table live in
+  :mod:`streamproto.stream.client_state`.
 
 Behaviour beyond the reference C++ client (all wire compatible):
 
@@ -36,6 +38,10 @@ Behaviour beyond the reference C++ client (all wire compatible):
   ``Overlapped`` state), so ``ClientDone`` is never postponed and the buffer cannot overflow
   after it; a buffer overflow before that point only evicts entries the history stream (which
   follows the storage live) will deliver again;
+* with an empty buffer the switch happens once history reached the server's last seq *and*
+  every seq the online side delivered so far (evicted ones included), so an overflow can
+  never open a gap; if the buffer overflowed on the "nothing to fetch" path the request
+  connection is kept and its live history refills the gap;
 * duplicates (seq <= last delivered) are dropped wherever they come from, counted in
   :attr:`StreamClient.dropped`;
 * a request-connection failure after catch-up (the server closes it after ``ClientDone``) is
@@ -43,21 +49,19 @@ Behaviour beyond the reference C++ client (all wire compatible):
 """
 from __future__ import annotations
 
-import enum
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from streamproto import events as ev
 from streamproto.errors import ConfigError, ProtocolError
 from streamproto.stream import protocol as P
+from streamproto.stream.client_state import TRANSITIONS, ClientInput, ClientState, Ring
 
 __all__ = ["StreamClient", "ClientState", "ClientInput", "TRANSITIONS", "StreamData", "Command",
            "OpenRequest", "SendRequest", "CloseRequest", "MODES", "DEFAULT_RING_SIZE"]
 
 MODES = ("online", "seq", "seq-data", "block", "initial", "last")
 DEFAULT_RING_SIZE = 128 * 1024
-_FRAME = 16  # std frame header, counted per buffered message like the reference ring
 
 
 @dataclass(slots=True)
@@ -92,122 +96,6 @@ class CloseRequest(Command):
     """Close the request connection (no more input is needed from it)."""
 
 
-class ClientState(enum.Enum):
-    """Internal states; ``CONNECTED`` = receiving history, ``DRAIN`` = caught up, dropping stale."""
-
-    CLOSED = "Closed"
-    CONNECTING = "Connecting"      # waiting for the pub handshake
-    REQUESTING = "Requesting"      # online up (buffering), request connection being established
-    OPENING = "Opening"            # request sent, waiting for Reply / Error
-    CONNECTED = "Connected"        # history arriving, online buffered
-    WAIT_ONLINE = "WaitOnline"     # server empty (initial): first online message goes online
-    DRAIN = "Drain"                # online switch done; online seq <= last are stale
-    ONLINE = "Online"
-    ERROR = "Error"
-
-
-class ClientInput(enum.Enum):
-    OPEN = "open"
-    ONLINE_ACTIVE = "online_active"
-    REQUEST_CONNECTED = "request_connected"
-    REQUEST_MESSAGE = "request_message"
-    ONLINE_MESSAGE = "online_message"
-    REQUEST_CLOSED = "request_closed"
-    ONLINE_CLOSED = "online_closed"
-    CLOSE = "close"
-
-
-S, I = ClientState, ClientInput
-
-#: state -> input -> the states the input may lead to. An input absent for a state is a
-#: composition bug and raises ProtocolError naming both.
-TRANSITIONS: dict[ClientState, dict[ClientInput, tuple[ClientState, ...]]] = {
-    S.CLOSED: {
-        I.OPEN: (S.CONNECTING,),
-        # late transport events racing a close are ignored
-        I.ONLINE_MESSAGE: (S.CLOSED,), I.REQUEST_MESSAGE: (S.CLOSED,),
-        I.REQUEST_CLOSED: (S.CLOSED,), I.ONLINE_CLOSED: (S.CLOSED,), I.CLOSE: (S.CLOSED,),
-    },
-    S.CONNECTING: {
-        I.ONLINE_ACTIVE: (S.REQUESTING, S.ONLINE),     # ONLINE: mode=online
-        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.REQUESTING: {
-        I.REQUEST_CONNECTED: (S.OPENING,),
-        I.ONLINE_MESSAGE: (S.REQUESTING,),             # buffered
-        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.OPENING: {
-        # Reply: history follows / nothing to fetch / empty server; Error or junk: ERROR
-        I.REQUEST_MESSAGE: (S.CONNECTED, S.DRAIN, S.WAIT_ONLINE, S.ERROR),
-        I.ONLINE_MESSAGE: (S.OPENING,),                # buffered
-        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.CONNECTED: {
-        # history; DRAIN: reached the server's last seq, ONLINE: met the online buffer
-        I.REQUEST_MESSAGE: (S.CONNECTED, S.DRAIN, S.ONLINE),
-        I.ONLINE_MESSAGE: (S.CONNECTED,),              # buffered
-        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.WAIT_ONLINE: {
-        I.ONLINE_MESSAGE: (S.ONLINE,),
-        I.REQUEST_MESSAGE: (S.WAIT_ONLINE,), I.REQUEST_CLOSED: (S.WAIT_ONLINE,),
-        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.DRAIN: {
-        I.ONLINE_MESSAGE: (S.DRAIN, S.ONLINE),         # stale ones dropped, first newer: ONLINE
-        I.REQUEST_MESSAGE: (S.DRAIN,), I.REQUEST_CLOSED: (S.DRAIN,),   # after ClientDone
-        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.ONLINE: {
-        I.ONLINE_MESSAGE: (S.ONLINE,),
-        I.REQUEST_MESSAGE: (S.ONLINE,), I.REQUEST_CLOSED: (S.ONLINE,),
-        I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-    S.ERROR: {
-        I.ONLINE_MESSAGE: (S.ERROR,), I.REQUEST_MESSAGE: (S.ERROR,),
-        I.REQUEST_CLOSED: (S.ERROR,), I.ONLINE_CLOSED: (S.ERROR,), I.CLOSE: (S.CLOSED,),
-    },
-}
-del S, I
-
-
-class _Ring:
-    """Online messages buffered until history meets them; bounded like the reference ring."""
-
-    __slots__ = ("items", "used", "capacity", "slots", "evicted_seq")
-
-    def __init__(self, capacity: int):
-        self.items: deque[tuple[int, int, bytes]] = deque()
-        self.used = 0
-        self.capacity = capacity
-        self.slots = max(capacity // 64 - 1, 1)
-        self.evicted_seq = -1 << 63   # highest seq lost to eviction
-
-    def push(self, msgid: int, seq: int, body: bytes) -> None:
-        need = _FRAME + len(body)
-        if need > self.capacity // 2:  # too large to buffer: forget everything up to it
-            self.evicted_seq = max(self.evicted_seq, seq)
-            self.clear()
-            return
-        items = self.items
-        while items and (self.used + need > self.capacity or len(items) >= self.slots):
-            _, old_seq, old_body = items.popleft()
-            self.used -= _FRAME + len(old_body)
-            self.evicted_seq = max(self.evicted_seq, old_seq)
-        items.append((msgid, seq, body))
-        self.used += need
-
-    def drop_upto(self, seq: int) -> None:
-        items = self.items
-        while items and items[0][1] <= seq:
-            self.used -= _FRAME + len(items.popleft()[2])
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.used = 0
-
-
 class StreamClient:
     """State machine of one stream client; see the module docstring for inputs and outputs.
 
@@ -226,7 +114,7 @@ class StreamClient:
         self.peer = peer
         self.ring_size = ring_size
         self._state = ClientState.CLOSED
-        self._ring = _Ring(ring_size)
+        self._ring = Ring(ring_size)
         self._reset()
 
     # ------------------------------------------------------------------ public attributes
@@ -337,7 +225,7 @@ class StreamClient:
         self._server_seq = -1
         self._block_end = -1
         self._block_pending = False
-        self._ring = _Ring(self.ring_size)
+        self._ring = Ring(self.ring_size)
         self.dropped = 0
         self.error: str | None = None
         self.reply: P.Reply | None = None
@@ -499,15 +387,16 @@ class StreamClient:
         out.append(StreamData(msgid, seq, body, None, False))
         items = self._ring.items
         if not items:
-            if seq == self._server_seq:
+            # caught up with the server's last seq and with everything the online side
+            # delivered so far (even what the buffer had to evict): switch
+            if seq >= self._server_seq and seq >= self._ring.evicted_seq:
                 out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
                 self._go_online(out)
                 self._state = ClientState.DRAIN
             return out
         if items[0][1] > seq + 1:
             return out
-        # history met the buffered online data: finish with the buffer
-        self._ring.drop_upto(seq)
+        # history met the buffered online data: finish with the buffer (stale entries skipped)
         out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
         self._replay_ring(out)
         self._go_online(out)

@@ -192,3 +192,10 @@ def test_presence_map_and_optional_fields():
     with pytest.raises(tllschema.ParseError, match="duplicate pmap"):
         load_text("- name: M\n  fields:\n    - {name: a, type: uint8, options.pmap: yes}\n"
                   "    - {name: b, type: uint8, options.pmap: yes}\n")
+
+
+def test_message_without_fields():
+    s = load_text("- name: Empty\n  id: 10\n- name: Holder\n  fields:\n    - {name: e, type: Empty}\n    - {name: x, type: int8}\n")
+    e = s.message("Empty")
+    assert e.size == 0 and e.encode() == b"" and e.decode(b"").FIELDS == ()
+    assert s.message("Holder").encode(x=1) == b"\x01"

@@ -12,7 +12,7 @@ from streamproto.stream.client import (CloseRequest, Command, OpenRequest, SendR
 from streamproto.stream.server import (Disconnect, MemoryHistory, RequestSession, Send,
                                        WANT_DATA)
 
-from stream_wirelog import WIRE_LOGS, EventLine, FrameSplitter, frame, parse, split
+from tests.streamproto.stream.stream_wirelog import WIRE_LOGS, EventLine, FrameSplitter, frame, parse, split
 
 pytestmark = pytest.mark.skipif(not WIRE_LOGS, reason="golden wire logs not found (../shared/golden/wire)")
 
@@ -177,3 +177,13 @@ def test_server_follows_storage_until_client_done():
     [done] = session.receive(P.CLIENT_DONE, 0, P.encode_client_done(40))
     assert isinstance(done, Disconnect) and session.done_seq == 40
     assert session.pull() == ()
+
+
+@pytest.mark.parametrize("path", WIRE_LOGS, ids=IDS)
+def test_online_handshake_bytes_match_reference(path):
+    """The pub side of a stream: Hello carries the stream's peer name; HelloReply the last seq."""
+    pub = pytest.importorskip("streamproto.pub.protocol")
+    log = parse(path)
+    assert pub.encode_hello(log.peer) == log.stream("PUB", "C>S")
+    s2c = log.stream("PUB", "S>C")
+    assert s2c == pub.encode_hello_reply(MemoryHistory(STORED).last_seq) + frame(*LATER)
