@@ -156,15 +156,22 @@ class Cursor:
         if f == -1:
             self.pos = self.bs = be
             return 0
-        if f < 5:
-            raise StorageFormatError(self.path, pos, f"invalid frame size {f} (minimum 5)")
-        if pos + f > be:
+        if f < 5 or pos + f > be:
+            if self._torn_frame(pos, be):
+                return self._stop(INCOMPLETE)
+            if f < 5:
+                raise StorageFormatError(self.path, pos, f"invalid frame size {f} (minimum 5)")
             raise StorageFormatError(self.path, pos, f"frame size {f} exceeds block boundary "
                                                      f"(block {bs // B} ends at {be})")
         data = self._get(pos, f)
         if len(data) < f or not data[f - 1] & 0x80:
             return self._stop(INCOMPLETE)
         return self._deliver(out, data, pos, f, min_seq)
+
+    def _torn_frame(self, pos: int, be: int) -> bool:
+        """An invalid frame word followed only by zeros (or EOF): a write torn inside the word."""
+        rest = self._get(pos + 4, be - pos - 4)
+        return not rest.strip(b"\0")
 
     def _enter_block(self) -> int:
         bs = self.bs

@@ -12,7 +12,8 @@ record at its tail is cut off and writing continues after the last complete reco
 
 ``io="mmap"`` (default) keeps one zero block after the current block (``extra_space``), as the
 reference's mmap writer does, so the reference's mmap readers never fault; ``io="posix"`` writes
-no padding. ``buffer=N`` batches up to N bytes in memory before writing (``flush()`` writes
+no padding. ``stored_scheme`` is put into a new file's metadata verbatim (convert); else
+``scheme`` is stored as the reference does (``yamls+gz``). ``buffer=N`` batches up to N bytes in memory before writing (``flush()`` writes
 now); the default ``0`` writes every record as it is posted, so other readers see it at once.
 
 Unlike the reference: a record is never written across a block boundary (bodies over
@@ -42,6 +43,7 @@ _REC0 = struct.Struct("<iiq")
 _REC1 = struct.Struct("<Iiq")
 _MSG = struct.Struct("<iq")
 _LZ4_FRAME = struct.Struct("<I")
+LZ4_WINDOW = 4096
 
 
 class SeqError(StorageError, ChannelError):
@@ -67,7 +69,8 @@ class FileWriter:
     def __init__(self, path: str | os.PathLike, *, block: int = DEFAULT_BLOCK,
                  compression: str | int = "none", version: int = 0, scheme: Any = None,
                  io: str = "mmap", extra_space: int | None = None, autoseq: bool = False,
-                 overwrite: bool = False, access_mode: int = 0o644, buffer: int = 0):
+                 overwrite: bool = False, access_mode: int = 0o644, buffer: int = 0,
+                 stored_scheme: str | None = None):
         self.path = os.fspath(path)
         if isinstance(compression, str):
             if compression not in COMPRESSION:
@@ -90,7 +93,8 @@ class FileWriter:
             self._reopen()
         else:
             meta = FileMeta(block=block, version=version, compression=compression,
-                            scheme=scheme_string(scheme))
+                            scheme=stored_scheme if stored_scheme is not None
+                            else scheme_string(scheme))
             self._create(meta, access_mode)
         self._scheme_arg = scheme
 
@@ -301,7 +305,9 @@ class FileWriter:
 
     @staticmethod
     def _compress(u: bytes, hist: bytearray) -> bytes:
-        d = memoryview(hist)[-HIST_KEEP:]
+        # python-lz4 re-hashes the whole dictionary on every call: a short window keeps writes
+        # fast while still finding the repeats between neighbouring records (any window is valid).
+        d = memoryview(hist)[-LZ4_WINDOW:]
         try:
             return lz4.block.compress(u, store_size=False, dict=d)
         finally:

@@ -1,0 +1,375 @@
+"""``rotate+file://DIR/PREFIX``: a set of ``file://`` files read and written as one stream.
+
+``PREFIX.current.dat`` is being written; :meth:`RotateWriter.rotate` renames it to
+``PREFIX.{KEY}.dat`` (KEY = first seq, or last with ``filename_key="last"``) and starts a new
+empty current file. Readers order files by the seqs inside them (never by name)::
+
+    with RotateWriter("dir/out", block=4096) as w:
+        w.post(10, 0, body); w.rotate(); w.post(10, 1, body)
+    with RotateReader("dir/out", seq=0) as r:
+        for ev in r:        # Data ..., Control('Rotate', 150), Data ...
+            ...
+
+The reader emits ``Control("Rotate", 150, 0)`` between files, rescans the directory when it
+reaches the end of the data (so a rotation by a writer in another process is followed), and
+keeps reading a file it has open after it was renamed. Unlike the reference, files whose seq
+ranges overlap are an error naming both files; zero-length, unreadable or foreign files in the
+set (``PREFIX.x.dat`` with ``x`` neither a seq nor ``current``) are errors too.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from streamproto.errors import StorageError
+from streamproto.events import END_OF_DATA, ROTATE, Control, Data
+from streamproto.storage.cursor import EOF
+from streamproto.storage.reader import FileReader, load_scheme
+from streamproto.storage.writer import FileWriter, SeqError, scheme_string
+
+CURRENT = "current"
+
+
+def split_prefix(path: str | os.PathLike) -> tuple[str, str]:
+    """``'dir/out'`` -> (``'dir'``, ``'out'``); the directory is ``.`` when none is given."""
+    p = os.fspath(path)
+    d, prefix = os.path.split(p)
+    if not prefix or prefix.endswith("."):
+        raise StorageError(f"invalid rotate prefix {p!r}: empty or ending with '.'")
+    return d or ".", prefix
+
+
+@dataclass
+class RotateFile:
+    """One file of a rotate set: seq range from its content (None, None when it has no data)."""
+
+    path: str
+    first: int | None
+    last: int | None
+    scheme: str
+    ino: int
+    current: bool
+
+
+def _member(name: str, prefix: str) -> str | None:
+    """Middle part of ``PREFIX.x.dat`` (the reference's match rule), or None if not in the set."""
+    if not name.endswith(".dat"):
+        return None
+    stem = name[:-4]
+    head, dot, mid = stem.rpartition(".")
+    if dot and head == prefix:
+        return mid
+    return "" if stem == prefix else None
+
+
+_cache: dict[tuple, tuple[int | None, int | None, str]] = {}
+
+
+def _file_info(path: str, st: os.stat_result, current: bool) -> tuple[int | None, int | None, str]:
+    """(first, last, scheme) of a member; closed files never change, so they are cached."""
+    key = (st.st_dev, st.st_ino, path, st.st_size, st.st_mtime_ns)
+    if not current and key in _cache:
+        return _cache[key]
+    with FileReader(path) as r:
+        info = (*r.bounds(), r.scheme_url)
+    if not current:
+        if len(_cache) > 4096:
+            _cache.clear()
+        _cache[key] = info
+    return info
+
+
+def scan(directory: str, prefix: str) -> list[RotateFile]:
+    """The files of the set ordered by seq; the current file (if any) last.
+
+    Raises StorageError for unreadable or foreign members, empty closed files, duplicate first
+    seqs and overlapping ranges.
+    """
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as e:
+        raise StorageError(f"cannot list rotate directory {directory}: {e.strerror}") from None
+    files: list[RotateFile] = []
+    for name in names:
+        mid = _member(name, prefix)
+        if mid is None:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue                                   # renamed while listing
+        if not os.path.isfile(path):
+            continue
+        if mid != CURRENT and not mid.lstrip("-").isdigit():
+            raise StorageError(f"{path}: foreign file in rotate set {prefix!r} "
+                               f"(expected {prefix}.<seq>.dat or {prefix}.current.dat)")
+        if st.st_size == 0:
+            raise StorageError(f"{path}: zero-length file in rotate set {prefix!r}")
+        try:
+            first, last, sch = _file_info(path, st, mid == CURRENT)
+        except StorageError:
+            if not os.path.exists(path):
+                continue                               # renamed while scanning
+            raise
+        if first is None and mid != CURRENT:
+            raise StorageError(f"{path}: file in rotate set {prefix!r} holds no data")
+        files.append(RotateFile(path, first, last, sch, st.st_ino, mid == CURRENT))
+    data = sorted((f for f in files if f.first is not None), key=lambda f: f.first)
+    for a, b in zip(data, data[1:]):
+        if b.first <= a.last:
+            what = "same first seq" if a.first == b.first else "overlapping seq ranges"
+            raise StorageError(f"rotate set {prefix!r}: {what}: {a.path} holds {a.first}..{a.last}, "
+                               f"{b.path} holds {b.first}..{b.last}")
+    cur = [f for f in files if f.current]
+    if cur and cur[0].first is not None and data[-1] is not cur[0]:
+        raise StorageError(f"rotate set {prefix!r}: {cur[0].path} holds {cur[0].first}..{cur[0].last}, "
+                           f"older than {data[-1].path} ({data[-1].first}..{data[-1].last})")
+    return data + [f for f in cur if f.first is None]
+
+
+class RotateReader:
+    """Reads a rotate set as one stream (see module docstring).
+
+    ``seq``: start at the first message with seq >= this (in the file with the largest first
+    seq <= it; before the first file: from the start). ``scheme`` overrides the stored schemes;
+    otherwise :meth:`decode` uses the scheme of the file being read.
+    """
+
+    def __init__(self, prefix: str | os.PathLike, *, scheme: Any = None, seq: int | None = None,
+                 rescan: bool = True):
+        self.directory, self.prefix = split_prefix(prefix)
+        self.rescan = rescan
+        self._scheme_arg = scheme
+        self._scheme = load_scheme(scheme) if scheme is not None else None
+        self._child: FileReader | None = None
+        self._ino = -1
+        self._delivered = False
+        self.files = scan(self.directory, self.prefix)
+        if not self.files:
+            raise StorageError(f"rotate set {os.path.join(self.directory, self.prefix)!r}: no files")
+        self.seek(seq)
+
+    # -- info ------------------------------------------------------------------------------
+    @property
+    def first_seq(self) -> int | None:
+        return next((f.first for f in self.files if f.first is not None), None)
+
+    @property
+    def last_seq(self) -> int | None:
+        self.files = scan(self.directory, self.prefix)
+        return max((f.last for f in self.files if f.last is not None), default=None)
+
+    @property
+    def scheme(self) -> Any:
+        """The given scheme, else the scheme of the file being read."""
+        if self._scheme is not None:
+            return self._scheme
+        return self._child.scheme if self._child is not None else None
+
+    @property
+    def path(self) -> str | None:
+        """Path of the file being read (its name at open time)."""
+        return self._child.path if self._child is not None else None
+
+    # -- positioning -----------------------------------------------------------------------
+    def _open(self, f: RotateFile, seq: int | None) -> None:
+        if self._child is not None:
+            self._child.close()
+        self._child = FileReader(f.path, scheme=self._scheme_arg)
+        self._ino = os.fstat(self._child._fd).st_ino
+        if seq is not None:
+            self._child.seek(seq)
+
+    def seek(self, seq: int | None) -> None:
+        """Position at the first message with seq >= ``seq`` (None: the very first)."""
+        files = self.files
+        pick = files[0]
+        if seq is not None:
+            for f in files:
+                if f.first is not None and f.first <= seq:
+                    pick = f
+        self._open(pick, seq)
+        self._delivered = False
+        self._last: int | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+    def _find_next(self) -> RotateFile | None:
+        """The file to read after the current child, if the set has moved on (rescans)."""
+        if self.rescan:
+            self.files = scan(self.directory, self.prefix)
+        files = self.files
+        idx = next((i for i, f in enumerate(files) if f.ino == self._ino), None)
+        if idx is not None:
+            return files[idx + 1] if idx + 1 < len(files) else None
+        last = self._last                        # our file vanished (replaced): follow by seq
+        return next((f for f in files if f.ino != self._ino and
+                     (f.first is None or last is None or f.first > last)), None)
+
+    def _drain(self) -> Iterator[Data | Control]:
+        for m in self._child:
+            self._delivered = True
+            self._last = m.seq
+            yield m
+
+    def __iter__(self) -> Iterator[Data | Control]:
+        """Data and Rotate events up to the current end of the set's data."""
+        while True:
+            yield from self._drain()
+            nxt = self._find_next()
+            if nxt is None:
+                return
+            # the writer renamed our file after its last write: read what came before that
+            yield from self._drain()
+            self._open(nxt, None)
+            if self._delivered:                  # none before the first message of an open/seek
+                yield Control("Rotate", ROTATE, 0)
+
+    def follow(self, poll: float = 0.05, timeout: float | None = None,
+               stop: Callable[[], bool] | None = None,
+               end_of_data: str | None = None) -> Iterator[Data | Control]:
+        """Like FileReader.follow, across rotations (other processes included)."""
+        idle_since = time.monotonic()
+        eod_sent = False
+        while True:
+            got = False
+            for m in self:
+                got = True
+                yield m
+            now = time.monotonic()
+            if got:
+                idle_since = now
+            if (end_of_data and self._child._cursor.status == EOF
+                    and (not eod_sent or (end_of_data == "many" and got))):
+                eod_sent = True
+                yield Control("EndOfData", END_OF_DATA, 0)
+            if stop is not None and stop():
+                return
+            if timeout is not None and now - idle_since >= timeout:
+                return
+            time.sleep(poll)
+
+    def decode(self, msg: Data) -> Any:
+        """Decoded view of a message (through :attr:`scheme`)."""
+        if self._scheme is not None:
+            try:
+                return self._scheme.message(msg.msgid).decode(msg.body)
+            except Exception as e:
+                raise StorageError(f"{self.path}: seq {msg.seq} msgid {msg.msgid}: {e}") from e
+        return self._child.decode(msg)
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def __enter__(self) -> "RotateReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RotateWriter:
+    """Writes a rotate set: posts go to ``PREFIX.current.dat``; :meth:`rotate` closes it.
+
+    Keyword arguments other than ``filename_key``, ``autoseq`` and ``scheme`` go to
+    :class:`FileWriter` for new current files.
+    """
+
+    def __init__(self, prefix: str | os.PathLike, *, filename_key: str = "first",
+                 autoseq: bool = False, scheme: Any = None, **file_kwargs: Any):
+        self.directory, self.prefix = split_prefix(prefix)
+        if filename_key not in ("first", "last"):
+            raise StorageError(f"invalid filename-key {filename_key!r} (first or last)")
+        if not os.path.isdir(self.directory):
+            raise StorageError(f"rotate directory {self.directory} does not exist")
+        self.filename_key = filename_key
+        self.autoseq = autoseq
+        self._kw = file_kwargs
+        self._scheme_arg = scheme
+        self.current_path = os.path.join(self.directory, f"{self.prefix}.{CURRENT}.dat")
+        files = scan(self.directory, self.prefix)
+        closed = [f for f in files if not f.current]
+        self.first_seq = files[0].first if files and files[0].first is not None else None
+        self.last_seq = max((f.last for f in files if f.last is not None), default=None)
+        self._w: FileWriter | None = None
+        cur = next((f for f in files if f.current), None)
+        if scheme is not None:
+            newest = cur.scheme if cur is not None else (closed[-1].scheme if closed else None)
+            if newest is not None and not _same_scheme(newest, scheme):
+                if cur is not None and cur.first is not None:
+                    self._open_current()
+                    self.rotate()
+                else:
+                    self._open_current(overwrite=True)
+        if self._w is None:
+            self._open_current()
+
+    def _open_current(self, overwrite: bool = False) -> None:
+        kw = dict(self._kw)
+        self._w = FileWriter(self.current_path, scheme=self._scheme_arg, overwrite=overwrite, **kw)
+
+    @property
+    def writer(self) -> FileWriter:
+        """The FileWriter of the current file."""
+        return self._w
+
+    def post(self, msgid: int, seq: int, body: bytes = b"") -> int:
+        """Store one message in the current file; returns its seq. Seqs increase across files."""
+        last = self.last_seq
+        if self.autoseq:
+            seq = 0 if last is None else last + 1
+        elif last is not None and seq <= last:
+            raise SeqError(f"{self.current_path}: seq {seq} is not greater than the last stored "
+                           f"seq {last} of the rotate set")
+        self._w.post(msgid, seq, body)
+        self.last_seq = seq
+        if self.first_seq is None:
+            self.first_seq = seq
+        return seq
+
+    def flush(self) -> None:
+        self._w.flush()
+
+    def rotate(self) -> str | None:
+        """Close the current file as ``PREFIX.{KEY}.dat`` and start a new one; returns its path.
+
+        No-op (returns None) when the current file holds no data.
+        """
+        w = self._w
+        if w.first_seq is None:
+            return None
+        key = w.first_seq if self.filename_key == "first" else w.last_seq
+        dest = os.path.join(self.directory, f"{self.prefix}.{key}.dat")
+        if os.path.exists(dest):
+            raise StorageError(f"cannot rotate {self.current_path}: {dest} already exists")
+        w.close()
+        os.rename(self.current_path, dest)
+        self._open_current()
+        return dest
+
+    def close(self) -> None:
+        if self._w is not None:
+            self._w.close()
+            self._w = None
+
+    def __enter__(self) -> "RotateWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _same_scheme(stored: str, given: Any) -> bool:
+    """Whether a stored scheme string and a scheme argument describe the same scheme."""
+    if not stored:
+        return False
+    try:
+        a = load_scheme(stored)
+        b = load_scheme(given)
+        return a.dump("yamls") == b.dump("yamls")
+    except Exception:
+        return stored == scheme_string(given)

@@ -1,0 +1,231 @@
+"""FileWriter: reference byte layout, limits, reopen, autoseq, lz4, locking."""
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from streamproto.errors import ChannelError, StorageError
+from streamproto.storage import FileReader, FileWriter, SeqError, open_reader, open_writer
+
+BODY8 = bytes(range(1, 9))
+def worked_example(version=0):
+    meta = bytes.fromhex("310000004d6574610000000000000000" "2000") + bytes([version]) + bytes.fromhex(
+        "0000100000" + "00" * 24) + b"\x80"
+    frame = b"\x19\x00\x00" + (b"\x80" if version else b"\x00")
+    return meta + frame + b"\x0a\x00\x00\x00" + b"\0" * 8 + BODY8 + b"\x80"
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_worked_example_posix(tmp_path, version):
+    p = tmp_path / "ex.dat"
+    with FileWriter(p, block=4096, io="posix", version=version) as w:
+        assert w.post(10, 0, BODY8) == 0
+    assert p.read_bytes() == worked_example(version)
+    assert len(p.read_bytes()) == 74
+
+
+def test_worked_example_mmap_padding(tmp_path):
+    p = tmp_path / "ex.dat"
+    with FileWriter(p, block=4096) as w:
+        w.post(10, 0, BODY8)
+    data = p.read_bytes()
+    assert len(data) == 8192 and data[:74] == worked_example(0) and not data[74:].strip(b"\0")
+
+
+def test_lz4_worked_example_reads(tmp_path):
+    p = tmp_path / "z.dat"
+    with FileWriter(p, block=4096, io="posix", compression="lz4") as w:
+        w.post(10, 0, BODY8)
+        w.post(10, 1, BODY8)
+    data = p.read_bytes()
+    assert data[0x13] == 1
+    assert data[0x31:0x31 + 19] == bytes.fromhex("13000000260a000100800102030405060708 80".replace(" ", ""))
+    assert [(m.msgid, m.seq, m.body) for m in FileReader(p)] == [(10, 0, BODY8), (10, 1, BODY8)]
+
+
+def test_block_boundary_skip_frame_and_header(tmp_path):
+    for version, hdr in ((0, b"\x05\x00\x00\x00\x80"), (1, b"\x05\x00\x00\x80\x80")):
+        p = tmp_path / f"b{version}.dat"
+        with FileWriter(p, block=1024, io="posix", version=version) as w:
+            w.post(1, 0, b"a" * 512)
+            w.post(1, 1, b"b" * 512)
+        data = p.read_bytes()
+        assert data[49 + 529:49 + 533] == b"\xff\xff\xff\xff"
+        assert data[1024:1029] == hdr
+        assert len(data) == 1024 + 5 + 529
+        assert [m.seq for m in FileReader(p)] == [0, 1]
+
+
+def test_skip_frame_trim(tmp_path):
+    """2 bytes left in a block: no skip frame, zeros, next record in the next block."""
+    p = tmp_path / "t.dat"
+    with FileWriter(p, block=1024, io="posix") as w:
+        w.post(1, 0, b"x" * 100)
+        w.post(1, 1, b"y" * 1000)      # goes to block 1, leaves 1024-5-1017 = 2 bytes
+        assert os.path.getsize(p) == 2046
+        w.post(1, 2, b"z" * 16)
+    data = p.read_bytes()
+    assert data[2046:2048] == b"\0\0" and data[2048:2053] == b"\x05\0\0\0\x80"
+    assert len(data) == 2048 + 5 + 16 + 17
+    assert [m.seq for m in FileReader(p)] == [0, 1, 2]
+
+
+def test_nothing_in_last_16_bytes(tmp_path):
+    """Our writer never places a record where fewer than 17 bytes would remain before it."""
+    p = tmp_path / "z.dat"
+    with FileWriter(p, block=1024, io="posix", compression="lz4") as w:
+        for i in range(300):
+            w.post(5, i, bytes([i % 3]) * (i % 50) + os.urandom(i % 4))
+    with FileReader(p) as r:
+        c = r._new_cursor(0)
+        out: list = []
+        starts = []
+        prev_end = None
+        while c.read(out, 1):
+            end = c.pos
+            blk = (end - 1) // 1024
+            start = prev_end if prev_end is not None and (prev_end - 1) // 1024 == blk else blk * 1024 + 5
+            starts.append(start)
+            prev_end = end
+        assert len(out) == 300 and len({s // 1024 for s in starts}) > 3
+        assert all(1024 - s % 1024 >= 17 for s in starts)
+
+
+def test_size_limits(tmp_path):
+    p = tmp_path / "s.dat"
+    with FileWriter(p, block=1024, io="posix") as w:
+        w.post(1, 0, b"a" * 100)
+        size = os.path.getsize(p)
+        with pytest.raises(StorageError, match="does not fit"):
+            w.post(1, 1, b"a" * 1003)      # 1020-byte record would cross into a new block's header
+        with pytest.raises(StorageError, match="does not fit"):
+            w.post(1, 1, b"a" * (1 << 20))
+        assert os.path.getsize(p) == size and w.last_seq == 0
+        w.post(1, 1, b"a" * 1002)          # B - 22: the largest body always placeable
+    assert [len(m.body) for m in FileReader(p)] == [100, 1002]
+
+
+def test_seq_must_increase(tmp_path):
+    with FileWriter(tmp_path / "q.dat", block=4096) as w:
+        w.post(1, 10, b"")
+        for bad in (10, 5):
+            with pytest.raises(SeqError, match=f"seq {bad} is not greater than the last stored seq 10"):
+                w.post(1, bad, b"")
+        assert isinstance(SeqError("x"), ChannelError)
+        w.post(1, 30, b"")              # gaps are fine
+    assert [m.seq for m in FileReader(tmp_path / "q.dat")] == [10, 30]
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+@pytest.mark.parametrize("io", ["posix", "mmap"])
+def test_reopen_appends(tmp_path, compression, io):
+    p = tmp_path / "r.dat"
+    rnd = random.Random(5)
+    expect = []
+    seq = 0
+    for round_ in range(4):
+        with FileWriter(p, block=1024, io=io, compression=compression) as w:
+            assert w.last_seq == (expect[-1][1] if expect else None)
+            for _ in range(37):
+                body = bytes([rnd.randrange(4)]) * rnd.randrange(0, 300)
+                w.post(round_, seq, body)
+                expect.append((round_, seq, body))
+                seq += rnd.randrange(1, 3)
+    with FileReader(p) as r:
+        assert [(m.msgid, m.seq, m.body) for m in r] == expect
+        assert r.bounds() == (expect[0][1], expect[-1][1])
+
+
+def test_reopen_lz4_block_start_after_short_tail(tmp_path):
+    """Reopen when the last record left < 17 bytes: next block, absolute seq (reference bug §8.5)."""
+    p = tmp_path / "z.dat"
+    with FileWriter(p, block=1024, io="posix", compression="lz4") as w:
+        i = 0
+        while os.path.getsize(p) < 1024 - 40:
+            w.post(1, 1000 + i, os.urandom(20))
+            i += 1
+        last = w.last_seq
+    with FileWriter(p, block=1024, io="posix", compression="lz4") as w:
+        w.post(1, last + 5, b"a" * 900)
+        w.post(1, last + 6, b"a" * 10)
+    seqs = [m.seq for m in FileReader(p)]
+    assert seqs[-2:] == [last + 5, last + 6] and seqs == sorted(seqs)
+
+
+def test_meta_wins_on_reopen(tmp_path):
+    p = tmp_path / "m.dat"
+    with FileWriter(p, block=2048, compression="lz4", version=1) as w:
+        w.post(1, 0, b"abc")
+    with FileWriter(p, block=4096) as w:
+        assert (w.block, w.compression, w.version) == (2048, "lz4", 1)
+        w.post(1, 1, b"abc")
+    assert [m.seq for m in FileReader(p)] == [0, 1]
+
+
+def test_autoseq(tmp_path):
+    p = tmp_path / "a.dat"
+    with FileWriter(p, block=4096, autoseq=True) as w:
+        assert [w.post(1, 100, b"") for _ in range(5)] == [0, 1, 2, 3, 4]
+    with open_writer(f"file://{p};autoseq=yes") as w:
+        assert [w.post(1, 0, b"") for _ in range(5)] == [5, 6, 7, 8, 9]
+    assert [m.seq for m in FileReader(p)] == list(range(10))
+
+
+def test_write_lock(tmp_path):
+    p = tmp_path / "l.dat"
+    with FileWriter(p, block=4096):
+        with pytest.raises(StorageError, match="locked by another writer"):
+            FileWriter(p, block=4096)
+    FileWriter(p, block=4096).close()
+
+
+def test_writer_on_directory(tmp_path):
+    with pytest.raises(StorageError, match="is a directory"):
+        FileWriter(tmp_path)
+
+
+def test_buffered_writes_flush(tmp_path):
+    p = tmp_path / "f.dat"
+    w = FileWriter(p, block=4096, io="posix", buffer=1 << 20)
+    w.post(1, 0, b"x")
+    assert FileReader(p).read() == []
+    w.flush()
+    assert [m.seq for m in FileReader(p).read()] == [0]
+    w.close()
+
+
+def test_url_parameters(tmp_path):
+    p = tmp_path / "u.dat"
+    url = f"file://{p};dir=w;block=4kb; compression=lz4;version=1;io=posix;file.block=2kb"
+    with open_writer(url) as w:
+        assert (w.block, w.compression, w.version) == (2048, "lz4", 1)
+        w.post(3, 7, b"hello")
+    with open_reader(f"file://{p};mode=last") as r:
+        assert [(m.msgid, m.seq, m.body) for m in r] == [(3, 7, b"hello")]
+
+
+def test_open_modes(tmp_path):
+    p = tmp_path / "o.dat"
+    with FileWriter(p, block=1024) as w:
+        for i in range(4):
+            w.post(1, i * 10, b"x" * 300)
+        with FileReader(p, mode="last") as r, FileReader(p, mode="end") as e:
+            assert [m.seq for m in r] == [30]
+            assert list(e) == []
+            w.post(1, 40, b"y" * 1000)
+            assert [m.seq for m in r] == [40] and [m.seq for m in e] == [40]
+
+
+def test_scheme_stored_and_decoded(tmp_path, golden):
+    import tllschema
+    url = "yaml://" + str(golden / "scheme" / "transaction.yaml")
+    p = tmp_path / "s.dat"
+    msg = tllschema.load(url).message("Transaction")
+    with FileWriter(p, block=4096, scheme=url) as w:
+        assert w.scheme_url.startswith("yamls+gz://eJ")
+        w.post(10, 0, msg.encode(id=7, price="1.25", count=3))
+    with FileReader(p) as r:
+        rec = r.decode(next(iter(r)))
+        assert (rec.id, rec.count) == (7, 3)
