@@ -35,6 +35,22 @@ class Channel:
         self._queue: asyncio.Queue[Event] | None = None if on_event else asyncio.Queue()
         self._ended = False
 
+    @property
+    def scheme(self) -> Any:
+        """The data scheme named by the ``scheme`` init parameter (a tllschema.Scheme), or None."""
+        if not hasattr(self, "_scheme"):
+            url = self.param("scheme", None)
+            if not url:
+                self._scheme = None
+            else:
+                import tllschema
+                try:
+                    self._scheme = tllschema.load(url)
+                except tllschema.SchemeError as e:
+                    from streamproto.errors import ConfigError
+                    raise ConfigError(f"{self.name}: parameter 'scheme': {e}") from None
+        return self._scheme
+
     # parameters
     def param(self, name: str, default: Any = None, conv: Callable[..., Any] | None = None) -> Any:
         """Init parameter ``PREFIX.name`` or ``name``, converted by ``conv(value, key)``."""
@@ -64,6 +80,13 @@ class Channel:
         if self._queue is None:
             raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
         return await asyncio.wait_for(self._queue.get(), timeout)
+
+    def drain_events(self) -> list[Event]:
+        """Every event queued so far, without waiting."""
+        out: list[Event] = []
+        while self._queue is not None and not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
 
     def __aiter__(self) -> "Channel":
         return self

@@ -279,3 +279,35 @@ def child_url(url: Url, name: str) -> Url | None:
 
 
 __all__ += ["flatten", "url_from_mapping", "load_url", "parse_params", "child_url"]
+
+
+def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
+    """``init`` (as a :class:`Url`) and ``open`` parameters of ``processor.objects.NAME`` in a TLL processor YAML file."""
+    import yaml   # local: only this helper needs it
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read processor config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(tree, Mapping):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    objects = tree.get("processor.objects")
+    if objects is None:
+        proc = tree.get("processor")
+        objects = proc.get("objects") if isinstance(proc, Mapping) else None
+    if not isinstance(objects, Mapping):
+        raise ConfigError(f"{path}: no 'processor.objects' mapping")
+    obj = objects.get(name)
+    if not isinstance(obj, Mapping):
+        raise ConfigError(f"{path}: no object {name!r} in processor.objects "
+                          f"(have: {', '.join(map(str, objects)) or 'none'})")
+    if "init" not in obj:
+        raise ConfigError(f"{path}: processor.objects.{name} has no 'init'")
+    where = f"{path}: processor.objects.{name}"
+    return load_url(obj["init"], f"{where}.init"), parse_params(obj.get("open"), f"{where}.open")
+
+
+__all__ += ["load_processor_object"]

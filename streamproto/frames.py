@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from streamproto.errors import ConfigError, ProtocolError
 
@@ -95,12 +95,13 @@ def frame_format(name: str | FrameFormat) -> FrameFormat:
 
 
 class FrameReader:
-    """Accumulates received bytes and cuts them into ``(msgid, seq, body)`` frames.
+    """Cuts received bytes into ``(msgid, seq, body)`` frames.
 
-    Feed it with :meth:`feed` or, zero-copy, with :meth:`get_buffer` + :meth:`buffer_updated`
-    (the asyncio ``BufferedProtocol`` pair); then iterate :meth:`frames`. A frame whose
-    header + body exceeds ``limit`` raises ProtocolError (the reader then stays failed): the
-    buffer never grows past the limit.
+    Fast path: :meth:`parse` ``(data, on_frame)`` calls ``on_frame(msgid, seq, body)`` for every
+    complete frame, slicing bodies straight out of the received chunk; only an incomplete tail
+    is kept (chunks of one large frame are collected and joined once). Convenience path:
+    :meth:`feed` then iterate :meth:`frames`. A frame whose header + body exceeds ``limit``
+    raises ProtocolError and the reader stays failed: the buffer never grows past the limit.
     """
 
     def __init__(self, frame: str | FrameFormat = "std", limit: int = DEFAULT_RECV_LIMIT,
@@ -108,11 +109,12 @@ class FrameReader:
         self.format = frame_format(frame)
         self.limit = limit
         self.where = where
-        self._buf = bytearray(max(4096, min(limit, 64 * 1024)))
-        self._start = 0      # first unparsed byte
-        self._end = 0        # end of received data
-        self._offset = 0     # stream offset of _buf[0] (for error messages)
+        self._parts: list[bytes] = []   # incomplete tail, possibly in several chunks
+        self._have = 0                  # bytes in _parts
+        self._need = 0                  # bytes needed before parsing again
+        self._offset = 0                # stream offset of the first byte of _parts
         self._error: ProtocolError | None = None
+        self._ready: list[tuple[int, int, bytes]] = []
         h = self.format
         self._hsize = h.header_size
         self._unpack = h.header.unpack_from if h.header is not None else None
@@ -120,77 +122,71 @@ class FrameReader:
     @property
     def pending(self) -> int:
         """Bytes received but not yet returned as a frame."""
-        return self._end - self._start
+        return self._have
 
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Append received bytes."""
-        n = len(data)
-        view = self.get_buffer(n)
-        view[:n] = data
-        self.buffer_updated(n)
-
-    def get_buffer(self, sizehint: int = -1) -> memoryview:
-        """Writable space at the end of the buffer (at least ``sizehint`` bytes when given)."""
-        want = max(sizehint, 1024)
-        if len(self._buf) - self._end < want:
-            self._compact(want)
-        return memoryview(self._buf)[self._end:]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """``nbytes`` were written into the view returned by :meth:`get_buffer`."""
-        self._end += nbytes
-
-    def _compact(self, want: int) -> None:
-        keep = self._end - self._start
-        if self._start:
-            self._buf[:keep] = self._buf[self._start:self._end]
-            self._offset += self._start
-            self._start, self._end = 0, keep
-        if len(self._buf) - keep < want:
-            self._buf.extend(bytes(max(want - (len(self._buf) - keep), len(self._buf))))
-
-    def frames(self) -> Iterator[tuple[int, int, bytes]]:
-        """Yield every complete frame buffered so far as ``(msgid, seq, body)``."""
+    def parse(self, data: bytes | bytearray | memoryview,
+              on_frame: Callable[[int, int, bytes], object]) -> None:
+        """Consume received bytes, calling ``on_frame(msgid, seq, body)`` per complete frame."""
         if self._error is not None:
             raise self._error
-        buf, hsize, fmt = self._buf, self._hsize, self.format
-        if fmt.header is None:           # none: one message per received chunk
-            if self._end > self._start:
-                body = bytes(buf[self._start:self._end])
-                self._offset += self._end
-                self._start = self._end = 0
-                yield 0, 0, body
+        if type(data) is not bytes:
+            data = bytes(data)
+        fmt = self.format
+        if fmt.header is None:          # none: one message per received chunk
+            self._offset += len(data)
+            if data:
+                on_frame(0, 0, data)
             return
-        unpack, limit, sms = self._unpack, self.limit, fmt.fields == "sms"
-        while True:
-            start, end = self._start, self._end
-            if end - start < hsize:
-                break
-            if sms:
-                size, msgid, seq = unpack(buf, start)
-            else:
-                size, = unpack(buf, start)
-                msgid = seq = 0
-            if fmt.size_includes_header:
-                full, bstart = size, start
-                if size < hsize:
-                    self._fail(f"bson frame size {size} is smaller than its own 4-byte header",
-                               start)
-            else:
-                full, bstart = hsize + size, start + hsize
-            if full > limit:
-                self._fail(f"frame of {full} bytes (msgid {msgid}, seq {seq}) exceeds the "
-                           f"receive limit of {limit} bytes", start)
-            if end - start < full:
-                if len(buf) < full:     # make room for the whole frame, once
-                    self._compact(full - (end - start))
-                    buf = self._buf
-                break
-            self._start = start + full
-            yield msgid, seq, bytes(buf[bstart:start + full])
-        if self._start == self._end:
-            self._offset += self._start
-            self._start = self._end = 0
+        if self._parts:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return
+            data = b"".join(self._parts)
+            self._parts = []
+            self._have = 0
+        hsize, unpack, limit = self._hsize, self._unpack, self.limit
+        sms, inclusive = fmt.fields == "sms", fmt.size_includes_header
+        off, end, need = 0, len(data), hsize
+        try:
+            while end - off >= hsize:
+                if sms:
+                    size, msgid, seq = unpack(data, off)
+                else:
+                    size, = unpack(data, off)
+                    msgid = seq = 0
+                if inclusive:
+                    if size < hsize:
+                        self._fail(f"bson frame size {size} is smaller than its own 4-byte "
+                                   "header", off)
+                    full, body = size, off
+                else:
+                    full, body = hsize + size, off + hsize
+                if full > limit:
+                    self._fail(f"frame of {full} bytes (msgid {msgid}, seq {seq}) exceeds the "
+                               f"receive limit of {limit} bytes", off)
+                if end - off < full:
+                    need = full
+                    break
+                on_frame(msgid, seq, data[body:off + full])
+                off += full
+        finally:
+            self._offset += off
+            if off < end and self._error is None:
+                rest = data[off:] if off else data
+                self._parts = [rest]
+                self._have = len(rest)
+                self._need = need
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Consume received bytes; complete frames are then returned by :meth:`frames`."""
+        ready = self._ready
+        self.parse(data, lambda m, s, b: ready.append((m, s, b)))
+
+    def frames(self) -> Iterator[tuple[int, int, bytes]]:
+        """Yield (and forget) the frames completed by :meth:`feed` calls so far."""
+        ready, self._ready = self._ready, []
+        yield from ready
 
     def _fail(self, text: str, pos: int) -> None:
         self._error = ProtocolError(f"{self.where}: {text} at stream offset {self._offset + pos}")

@@ -46,8 +46,9 @@ def _load_builtin() -> None:
     for mod in ("streamproto.stream.channel", "streamproto.storage.channel"):
         try:                        # optional protocol providers register themselves on import
             __import__(mod)
-        except ImportError:
-            pass
+        except ModuleNotFoundError as e:
+            if e.name != mod:       # the module exists but is broken: say so
+                raise
 
 
 def protocols() -> list[str]:

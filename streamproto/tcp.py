@@ -103,16 +103,24 @@ def bound_addresses(socks: list[socket.socket]) -> list[str]:
     return [format_sockaddr(s.family, s.getsockname()) for s in socks]
 
 
-def unlink_unix(socks: list[socket.socket]) -> None:
-    """Remove the socket files of non-abstract Unix listeners (done on server close)."""
+def unix_paths(socks: list[socket.socket]) -> list[str]:
+    """Socket files of the non-abstract Unix listeners (removed again on server close)."""
+    out = []
     for s in socks:
         if s.family == socket.AF_UNIX:
             name = s.getsockname()
             if isinstance(name, str) and name and not name.startswith("\0"):
-                try:
-                    os.unlink(name)
-                except OSError:
-                    pass
+                out.append(name)
+    return out
+
+
+def unlink_paths(paths: list[str]) -> None:
+    """Remove socket files, ignoring ones already gone."""
+    for name in paths:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
 
 
 async def connect(url: Url, prefixes: tuple[str, ...] = (),
@@ -138,7 +146,7 @@ async def connect(url: Url, prefixes: tuple[str, ...] = (),
     return s
 
 
-class _Conn(asyncio.BufferedProtocol):
+class _Conn(asyncio.Protocol):
     """One framed connection (server side or client)."""
 
     def __init__(self, owner: "_FramedMixin", cid: int | None, fmt: FrameFormat, limit: int) -> None:
@@ -150,15 +158,10 @@ class _Conn(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.reader.get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.reader.buffer_updated(nbytes)
+    def data_received(self, data: bytes) -> None:
         emit, cid = self.owner._emit, self.cid
         try:
-            for msgid, seq, body in self.reader.frames():
-                emit(Data(msgid, seq, body, cid))
+            self.reader.parse(data, lambda m, s, b: emit(Data(m, s, b, cid)))
         except ProtocolError as e:
             self.owner._conn_error(self, str(e))
 
@@ -205,6 +208,7 @@ class TcpServer(_FramedMixin):
         self.addresses: list[str] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._socks: list[socket.socket] = []
+        self._paths: list[str] = []
         self._next_id = 1
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
@@ -215,6 +219,7 @@ class TcpServer(_FramedMixin):
         loop = asyncio.get_running_loop()
         try:
             self._socks = listen(self.url, (self.PREFIX,))
+            self._paths = unix_paths(self._socks)
             for s in self._socks:
                 self._servers.append(await loop.create_server(
                     lambda s=s: self._new_conn(s), sock=s))
@@ -283,10 +288,10 @@ class TcpServer(_FramedMixin):
                 await asyncio.wait_for(srv.wait_closed(), 1.0)
             except asyncio.TimeoutError:
                 pass
-        unlink_unix(self._socks)
+        unlink_paths(self._paths)
         for s in self._socks:
             s.close()
-        self._servers, self._socks = [], []
+        self._servers, self._socks, self._paths = [], [], []
         await asyncio.sleep(0)
 
     async def close(self) -> None:

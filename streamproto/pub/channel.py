@@ -20,7 +20,7 @@ from streamproto.config import Url, parse_bool, parse_int, parse_size
 from streamproto.errors import ChannelError, ConfigError
 from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, State
 from streamproto.pub.protocol import DEFAULT_RING_SIZE, PubClientCore, PubServerCore
-from streamproto.tcp import bound_addresses, connect_body, connect, listen, recv_limit, setup_socket, unlink_unix
+from streamproto.tcp import bound_addresses, connect_body, connect, listen, recv_limit, setup_socket, unix_paths, unlink_paths
 
 __all__ = ["PubServer", "PubClient"]
 
@@ -178,14 +178,14 @@ class PubServer(Channel):
         for ls in self._listeners:
             if self._loop is not None:
                 self._loop.remove_reader(ls.fileno())
-        unlink_unix(self._listeners)
+        unlink_paths(unix_paths(self._listeners))
         for ls in self._listeners:
             ls.close()
         self._listeners = []
         self._set_state(CLOSED)
 
 
-class _ClientProto(asyncio.BufferedProtocol):
+class _ClientProto(asyncio.Protocol):
     def __init__(self, owner: "PubClient") -> None:
         self.owner = owner
         self.core = owner.core
@@ -194,25 +194,18 @@ class _ClientProto(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.core.reader.get_buffer(sizehint)
+    def _state(self, ev: State) -> None:
+        self.owner._set_state(ev.state, ev.reason)
+        if ev.state == ERROR and self.transport is not None:
+            self.transport.abort()
 
-    def buffer_updated(self, nbytes: int) -> None:
-        self.core.reader.buffer_updated(nbytes)
-        owner = self.owner
-        emit = owner._emit
-        for ev in self.core.events():
-            if type(ev) is State:
-                owner._set_state(ev.state, ev.reason)
-                if ev.state == ERROR and self.transport is not None:
-                    self.transport.abort()
-            else:
-                emit(ev)
+    def data_received(self, data: bytes) -> None:
+        self.core.receive(data, self.owner._emit, self._state)
 
     def eof_received(self) -> bool:
         if self.owner.state not in (CLOSING, CLOSED):
             for ev in self.core.eof():
-                self.owner._set_state(ev.state, ev.reason)  # type: ignore[union-attr]
+                self._state(ev)  # type: ignore[arg-type]
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -222,7 +215,7 @@ class _ClientProto(asyncio.BufferedProtocol):
                 self.owner._set_state(ERROR, f"connection lost: {exc}")
             else:
                 for ev in self.core.eof():
-                    self.owner._set_state(ev.state, ev.reason)  # type: ignore[union-attr]
+                    self._state(ev)  # type: ignore[arg-type]
 
 
 class PubClient(Channel):

@@ -1,4 +1,6 @@
-"""Sans-I/O core of ``pub+tcp://`` (spec network.md §3): handshake codecs, the ring, server, client.
+"""Sans-I/O core of ``pub+tcp://`` (spec network.md §3): handshake codecs, server, client.
+
+The ring is in :mod:`streamproto.pub.ring` (re-exported here).
 
 No sockets here. :class:`PubServerCore` is driven by ``connect``/``receive``/``post``/``flush``
 and talks to each subscriber's transport through a small :class:`SubscriberIO` object (send
@@ -9,11 +11,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
-from streamproto.errors import ChannelError, ConfigError, ProtocolError
+from streamproto.errors import ProtocolError
 from streamproto.events import ACTIVE, ERROR, OPENING, Control, Data, Event, State
 from streamproto.frames import FrameReader
+from streamproto.pub.ring import DEFAULT_RING_SIZE, FRAME, PubRing
 
 __all__ = [
     "HELLO_ID", "HELLO_REPLY_ID", "VERSION", "FRAME", "HELLO_LIMIT", "DEFAULT_RING_SIZE",
@@ -24,9 +27,7 @@ __all__ = [
 HELLO_ID = 100
 HELLO_REPLY_ID = 101
 VERSION = 1
-FRAME = struct.Struct("<Iiq")            # std frame: size, msgid, seq
 HELLO_LIMIT = 1024                       # the reference server's handshake buffer
-DEFAULT_RING_SIZE = 1024 * 1024
 _HELLO = struct.Struct("<hII")           # version, name.offset, name.count|entity<<24
 _HELLO_REPLY = struct.Struct("<hq")      # version, seq
 
@@ -114,136 +115,6 @@ def decode_hello_reply(msgid: int, body: bytes) -> int:
     return _HELLO_REPLY.unpack_from(body)[1]
 
 
-# --- ring ---------------------------------------------------------------------------------
-
-class PubRing:
-    """The server's ring of recent std frames in ``size`` bytes, laid out as the reference does.
-
-    Entries (16-byte frame + body) are contiguous and never wrap: one that does not fit before
-    the end of the area goes to its start. ``size // 64 - 1`` entries at most. Entries have
-    absolute indices ``first .. next-1``.
-    """
-
-    def __init__(self, size: int = DEFAULT_RING_SIZE) -> None:
-        if size < 1024:
-            raise ConfigError(f"pub ring size {size} is too small (at least 1kb)")
-        self.size = size
-        self.nslots = size // 64
-        self.capacity = self.nslots - 1
-        self.data = bytearray(size)
-        self.view = memoryview(self.data)
-        self.starts = [0] * self.nslots
-        self.ends = [0] * self.nslots
-        self.seqs = [0] * self.nslots
-        self.first = 0
-        self.next = 0
-        self.wrap = -1    # index of the newest entry placed at offset 0 after a wrap
-        self.tail = 0     # end offset of the newest entry
-        self.half = size // 2
-
-    def __len__(self) -> int:
-        return self.next - self.first
-
-    def clear(self) -> None:
-        """Drop every entry (indices keep increasing)."""
-        self.first = self.next
-        self.wrap = -1
-
-    @property
-    def last_seq(self) -> int:
-        """Seq of the newest entry, -1 when empty."""
-        return self.seqs[(self.next - 1) % self.nslots] if self.next > self.first else -1
-
-    def max_body(self) -> int:
-        """Largest body a post accepts: ``16 + len(body) <= size / 2``."""
-        return self.size // 2 - 16
-
-    def _place(self, full: int, first: int) -> int:
-        """Offset where an entry of ``full`` bytes goes if entries before ``first`` were gone; -1 if none."""
-        n = self.next - first
-        if n >= self.capacity:
-            return -1
-        if n == 0:
-            return 0
-        head = self.starts[first % self.nslots]
-        tail = self.ends[(self.next - 1) % self.nslots]
-        if tail > head:
-            if self.size - tail >= full:
-                return tail
-            return 0 if head >= full else -1
-        return tail if head - tail >= full else -1
-
-    def evictions_needed(self, full: int) -> int:
-        """How many oldest entries a push of ``full`` bytes has to evict."""
-        k = 0
-        while self._place(full, self.first + k) < 0:
-            k += 1
-        return k
-
-    def evict(self, count: int) -> None:
-        """Drop the ``count`` oldest entries."""
-        self.first = min(self.first + count, self.next)
-
-    def try_push(self, msgid: int, seq: int, body: bytes | bytearray | memoryview) -> bool:
-        """Store one message if it fits without evicting anything; False otherwise.
-
-        ChannelError when the message can never fit (``16 + len(body) > size / 2``).
-        """
-        size = len(body)
-        full = 16 + size
-        if full > self.half:
-            raise ChannelError(f"pub post: message of {size} bytes (seq {seq}) is too large for "
-                               f"a ring of {self.size} bytes (at most {self.max_body()})")
-        nxt = self.next
-        n = nxt - self.first
-        if n == 0:
-            off = 0
-        else:
-            if n >= self.capacity:
-                return False
-            head = self.starts[self.first % self.nslots]
-            tail = self.tail
-            if tail > head:
-                if self.size - tail >= full:
-                    off = tail
-                elif head >= full:
-                    off = 0
-                    self.wrap = nxt
-                else:
-                    return False
-            elif head - tail >= full:
-                off = tail
-            else:
-                return False
-        end = off + full
-        FRAME.pack_into(self.data, off, size, msgid, seq)
-        self.data[off + 16:end] = body
-        i = nxt % self.nslots
-        self.starts[i] = off
-        self.ends[i] = end
-        self.seqs[i] = seq
-        self.tail = end
-        self.next = nxt + 1
-        return True
-
-    def push(self, msgid: int, seq: int, body: bytes | bytearray | memoryview) -> int:
-        """Store one message, evicting the oldest entries as needed; returns how many were evicted."""
-        if self.try_push(msgid, seq, body):
-            return 0
-        k = self.evictions_needed(16 + len(body))
-        self.evict(k)
-        self.try_push(msgid, seq, body)
-        return k
-
-    def run(self, index: int, pos: int) -> tuple[memoryview, int]:
-        """Contiguous bytes from entry ``index`` (``pos`` bytes of it already sent) and the index of the last entry included."""
-        last = self.next - 1
-        if index < self.wrap <= last:
-            last = self.wrap - 1
-        return (self.view[self.starts[index % self.nslots] + pos:self.ends[last % self.nslots]],
-                last)
-
-
 # --- server ----------------------------------------------------------------------------------
 
 class SubscriberIO(Protocol):
@@ -259,6 +130,9 @@ class SubscriberIO(Protocol):
         """Close the connection (the core already forgot the subscriber)."""
 
 
+_NEVER = 1 << 62   # `next` of a subscriber that is not active yet
+
+
 class _Subscriber:
     __slots__ = ("sid", "io", "active", "buf", "skip", "next", "pos", "name", "writing", "info")
 
@@ -267,7 +141,7 @@ class _Subscriber:
         self.active = False
         self.buf = bytearray()
         self.skip = 0
-        self.next = 0
+        self.next = _NEVER          # absolute ring index of the next entry to send
         self.pos = 0
         self.name = ""
         self.writing = False
@@ -289,6 +163,7 @@ class PubServerCore:
         self.hello = hello
         self.on_event = on_event or (lambda ev: None)
         self.subscribers: dict[int, _Subscriber] = {}
+        self._min_next = _NEVER     # <= min(s.next): cheap "anyone lagging?" test
 
     def open(self, last_seq: int | None = None) -> None:
         """Clear the ring; ``last_seq >= 0`` seeds it with an empty entry so HelloReply reports it."""
@@ -317,7 +192,12 @@ class PubServerCore:
             return
         if s.active:
             n = min(s.skip, len(data))
-            s.skip -= n
+            if n:
+                s.skip -= n
+                s.buf += data[:n]
+                if not s.skip:              # late name tail complete: now we know the name
+                    h = parse_hello(s.buf)
+                    s.name, s.buf = (h.name if h else ""), bytearray()
             if len(data) > n:
                 self._drop(s, f"subscriber {s.sid} '{s.name}' sent {len(data) - n} unexpected "
                               "bytes after its handshake")
@@ -334,7 +214,8 @@ class PubServerCore:
                            connected=False)
             return
         rest = bytes(s.buf[hello.consumed:])
-        s.name, s.skip, s.buf = hello.name, hello.skip, bytearray()
+        s.name, s.skip = hello.name, hello.skip
+        s.buf = s.buf[:hello.consumed] if hello.skip else bytearray()
         try:
             n = s.io.send(memoryview(encode_hello_reply(self.ring.last_seq)))
         except OSError as e:
@@ -351,6 +232,7 @@ class PubServerCore:
     def _activate(self, s: _Subscriber) -> None:
         s.active = True
         s.next = self.ring.next     # only messages posted from now on
+        self._min_next = min(self._min_next, s.next)
         self.on_event(Control("Connect", 10, 0, s.info, addr=s.sid))
 
     def disconnect(self, sid: int, reason: str = "closed") -> None:
@@ -364,6 +246,7 @@ class PubServerCore:
             return
         was_active = s.active
         s.active = False
+        s.next = _NEVER
         s.io.drop(reason)
         if was_active and connected:
             self.on_event(Control("Disconnect", 20, 0, b"", addr=s.sid))
@@ -375,18 +258,25 @@ class PubServerCore:
         ChannelError only for a message that can never fit (``16 + len(body) > size / 2``).
         """
         ring = self.ring
-        if not ring.try_push(msgid, seq, body):
-            new_first = ring.first + ring.evictions_needed(16 + len(body))
-            for s in [s for s in self.subscribers.values() if s.active and s.next < new_first]:
-                self._flush_one(s)          # last chance before its data is gone
-            ring.evict(new_first - ring.first)
-            ring.try_push(msgid, seq, body)
-            for s in [s for s in self.subscribers.values() if s.active and s.next < ring.first]:
-                self._drop(s, f"subscriber {s.sid} '{s.name}' out of data: needs entry "
-                              f"{s.next}, oldest in ring is {ring.first} (seq "
-                              f"{ring.seqs[ring.first % ring.nslots]})")
+        while not ring.try_push(msgid, seq, body):
+            if self._min_next <= ring.first:
+                self._rescue(ring.first)
+            ring.first += 1           # evict the oldest entry
         if flush:
             self.flush()
+
+    def _rescue(self, index: int) -> None:
+        """Entry ``index`` is about to be evicted: last non-blocking send to whoever still needs it, drop the rest."""
+        ring = self.ring
+        for s in [s for s in self.subscribers.values() if s.next <= index]:
+            self._flush_one(s)
+            if s.next <= index and s.sid in self.subscribers:
+                self._drop(s, f"subscriber {s.sid} '{s.name}' out of data: entry {index} "
+                              f"(seq {ring.seqs[index % ring.nslots]}) evicted before it was sent")
+        self._update_min()
+
+    def _update_min(self) -> None:
+        self._min_next = min((s.next for s in self.subscribers.values()), default=_NEVER)
 
     def flush(self, sid: int | None = None) -> None:
         """Send pending ring data to one subscriber or to all (non-blocking)."""
@@ -395,9 +285,11 @@ class PubServerCore:
             if s is not None and s.active:
                 self._flush_one(s)
             return
+        nxt = self.ring.next
         for s in list(self.subscribers.values()):
-            if s.active and s.next < self.ring.next:
+            if s.next < nxt:
                 self._flush_one(s)
+        self._update_min()
 
     def _flush_one(self, s: _Subscriber) -> None:
         ring = self.ring
@@ -436,7 +328,8 @@ class PubClientCore:
     """Subscriber side: :meth:`hello` bytes to send, then feed received bytes, take events.
 
     States: Opening until HelloReply (then Active with :attr:`server_seq`), Error on a protocol
-    violation or EOF.
+    violation or EOF. :meth:`receive` passes events to a callback (fast path);
+    :meth:`receive_data` returns them as a list.
     """
 
     def __init__(self, name: str | None = "", *, limit: int = 256 * 1024,
@@ -447,32 +340,44 @@ class PubClientCore:
         self.server_seq = -1
         self.last_seq = -1
         self.reason: str | None = None
+        self._emit: Callable[[Event], object] = lambda ev: None
+        self._on_state: Callable[[State], object] = self._emit
 
     def hello(self) -> bytes:
         """The Hello to send right after connecting."""
         return encode_hello(self.name)
 
-    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
-        """Feed received bytes; return the resulting events."""
-        self.reader.feed(data)
-        return list(self.events())
-
-    def events(self) -> Iterator[Event]:
-        """Events for every complete frame buffered in :attr:`reader`."""
+    def receive(self, data: bytes | bytearray | memoryview, emit: Callable[[Event], object],
+                on_state: Callable[[State], object] | None = None) -> None:
+        """Feed received bytes; ``emit(event)`` for every Data message and, unless
+        ``on_state`` is given, for State changes too."""
         if self.state == ERROR:
             return
+        self._emit = emit
+        self._on_state = on_state or emit
         try:
-            for msgid, seq, body in self.reader.frames():
-                if self.state == OPENING:
-                    self.server_seq = decode_hello_reply(msgid, body)
-                    self.state = ACTIVE
-                    yield State(ACTIVE)
-                    continue
-                self.last_seq = seq
-                yield Data(msgid, seq, body)
+            self.reader.parse(data, self._on_frame if self.state == OPENING else self._on_data)
         except ProtocolError as e:
             self.state, self.reason = ERROR, str(e)
-            yield State(ERROR, str(e))
+            self._on_state(State(ERROR, str(e)))
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feed received bytes; return the resulting events."""
+        out: list[Event] = []
+        self.receive(data, out.append)
+        return out
+
+    def _on_data(self, msgid: int, seq: int, body: bytes) -> None:
+        self.last_seq = seq
+        self._emit(Data(msgid, seq, body))
+
+    def _on_frame(self, msgid: int, seq: int, body: bytes) -> None:
+        if self.state == OPENING:
+            self.server_seq = decode_hello_reply(msgid, body)
+            self.state = ACTIVE
+            self._on_state(State(ACTIVE))
+        elif self.state == ACTIVE:
+            self._on_data(msgid, seq, body)
 
     def eof(self) -> list[Event]:
         """The server closed the connection: always an error for a subscriber."""
