@@ -421,34 +421,8 @@ class SchemeBuilder:
             if elem.name == "int8":
                 raise ParseError("failed to parse sub-type string: int8 needs a pointer ('*int8')")
             return elem
-        if sub == "enum":
-            if elem.sub is SubType.ENUM:
-                return elem
-            if not elem.is_int:
-                raise ParseError(f"failed to parse sub-type enum: invalid type {elem.name}")
-            if "enum" not in fe:
-                raise ParseError("failed to parse sub-type enum: inline enum needs an 'enum' map")
-            if fname in msg.enums:
-                raise ParseError(f"can not create auto-enum {fname}, duplicate name")
-            e = self._enum(fname, {"type": elem.name, "enum": fe["enum"]})
-            e.inline = True
-            msg.enums[fname] = e
-            elem.sub, elem.enum = SubType.ENUM, e
-            return elem
-        if sub == "bits":
-            if elem.sub is SubType.BITS:
-                return elem
-            if not elem.is_int:
-                return elem
-            if "bits" not in fe:
-                raise ParseError("failed to parse sub-type bits: inline bits need a 'bits' list")
-            if fname in msg.bits:
-                raise ParseError(f"can not create auto-bits {fname}, duplicate name")
-            b = self._bits(fname, {"type": elem.name, "bits": fe["bits"]})
-            b.inline = True
-            msg.bits[fname] = b
-            elem.sub, elem.bits = SubType.BITS, b
-            return elem
+        if sub in ("enum", "bits"):
+            return self._inline_logical(elem, sub, fe, msg, fname)
         m = re.fullmatch(r"fixed(\d+)", sub)
         if m:
             if elem.is_int:
@@ -470,6 +444,31 @@ class SchemeBuilder:
             elem.sub = SubType.TIME_POINT if sub == "time_point" else SubType.DURATION
             elem.resolution = RESOLUTIONS[res]
             return elem
+        return elem
+
+    def _inline_logical(self, elem: Scalar, sub: str, fe: dict, msg: Message, fname: str) -> Scalar:
+        """`options.type: enum|bits` on an integer field: a named type stays, else build it inline."""
+        kind = SubType.ENUM if sub == "enum" else SubType.BITS
+        if elem.sub is kind:
+            return elem
+        if not elem.is_int:
+            if kind is SubType.BITS:
+                return elem  # ignored on double, as the reference does
+            raise ParseError(f"failed to parse sub-type enum: invalid type {elem.name}")
+        if sub not in fe:
+            raise ParseError(f"failed to parse sub-type {sub}: inline {sub} needs an '{sub}' entry")
+        store = msg.enums if kind is SubType.ENUM else msg.bits
+        if fname in store:
+            raise ParseError(f"can not create auto-{sub} {fname}, duplicate name")
+        make = self._enum if kind is SubType.ENUM else self._bits
+        d = make(fname, {"type": elem.name, sub: fe[sub]})
+        d.inline = True
+        store[fname] = d
+        elem.sub = kind
+        if kind is SubType.ENUM:
+            elem.enum = d
+        else:
+            elem.bits = d
         return elem
 
     def _lookup(self, name: str, msg: Message):
