@@ -15,7 +15,7 @@ import keyword
 from typing import Any
 
 from tllschema.model import (
-    INT_TYPES, Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
+    INT_TYPES, Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
 )
 
 _VERSION = {"default": 0, "legacy-short": 1, "legacy-long": 2}
@@ -67,9 +67,9 @@ class _Gen:
         if t.sub is SubType.FIXED:
             return f"_fixed({raw}, {t.precision})"
         if t.sub is SubType.TIME_POINT:
-            return f"_TimePoint({raw}, {t.resolution!r})"
+            return f"_time_point({raw}, {t.resolution!r})"
         if t.sub is SubType.DURATION:
-            return f"_Duration({raw}, {t.resolution!r})"
+            return f"_duration({raw}, {t.resolution!r})"
         return raw
 
     def to_raw(self, t: Scalar | Bytes, value: str) -> str:
@@ -303,7 +303,7 @@ class _Gen:
             if isinstance(t, MessageRef):
                 sub = self.classes[id(t.message)]
                 dec = [f"self.{attr} = _d_{sub}(buf, pos + {off}, end)"]
-                enc = [f"_e_{sub}(buf, pos + {off}, _as_record({sub}, self.{attr}, {f.name!r}))"]
+                enc = [f"_e_{sub}(buf, pos + {off}, _as_record({sub}, self.{attr}, ''))"]
             elif isinstance(t, UnionRef):
                 dec = [f"self.{attr} = {self.union_dec(t.union)}(buf, pos + {off}, end)"]
                 enc = [f"{self.union_enc(t.union)}(buf, pos + {off}, self.{attr})"]
@@ -472,7 +472,7 @@ from tllschema.runtime import (
     pack_failure as _pack_failure, truncated as _truncated, check_double as _check_double,
     enum_class as _enum_class, bits_class as _bits_class,
 )
-from tllschema.values import Duration as _Duration, TimePoint as _TimePoint, UnionValue as _UnionValue
+from tllschema.values import UnionValue as _UnionValue, make_duration as _duration, make_time_point as _time_point
 
 _new = object.__new__
 

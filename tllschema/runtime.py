@@ -6,14 +6,16 @@ reach for these helpers only for variable-size parts and logical values.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import struct
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Callable
 
 from tllschema.errors import DecodeError, EncodeError
 from tllschema.values import (
     Bits, Duration, TimePoint, UnionValue, decimal128_decode, decimal128_encode, decimal_to_fixed,
-    fixed_to_decimal, parse_iso_ns, convert_ns,
+    fixed_to_decimal, parse_iso_ns, convert_ns, _NS,
 )
 
 _U32 = struct.Struct("<I")
@@ -142,14 +144,26 @@ def read_ptr(buf: Any, pos: int, end: int, version: int, esize: int) -> tuple[in
             raise DecodeError(f"pointer offset {off} puts the element size header outside the data ({end} bytes)", offset=pos)
         stride = _U32.unpack_from(buf, start)[0]
         start += 4
+    check_list(pos, off, start, count, stride, esize, end)
+    return start, count, stride
+
+
+#: Elements of size 0 take no bytes, so their count cannot be checked against the data; allow this
+#: many beyond the bytes left, so a forged count cannot make a decoder build millions of records.
+ZERO_SIZE_SLACK = 4096
+
+
+def check_list(pos: int, off: int, start: int, count: int, stride: int, esize: int, end: int) -> None:
+    """Bounds of a list located by a pointer at `pos`; DecodeError when it leaves the data."""
     if count:
         if stride < esize:
             raise DecodeError(f"list element size {stride} is smaller than the scheme's {esize}", offset=pos)
+        if stride == 0 and count > end - start + ZERO_SIZE_SLACK:
+            raise DecodeError(f"list of {count} zero-size elements is longer than allowed for {end - start} bytes of data", offset=pos)
         if start + (count - 1) * stride + esize > end:
             raise DecodeError(f"list of {count} x {stride} bytes at offset {off} runs past the end of data ({end} bytes)", offset=pos)
     elif start > end:
         raise DecodeError(f"pointer offset {off} points outside the data ({end} bytes)", offset=pos)
-    return start, count, stride
 
 
 def read_list(buf: Any, pos: int, end: int, version: int, esize: int, dec: Callable) -> list:
@@ -423,8 +437,19 @@ def raw_time(value: Any, resolution: str, is_float: bool, duration: bool) -> int
         if isinstance(value, (TimePoint, Duration)):
             if isinstance(value, TimePoint) == duration:
                 raise TypeError(f"expected a {'duration' if duration else 'time point'}, got {type(value).__name__}")
-            ns = value.nanoseconds
-        elif isinstance(value, str):
+            if value.resolution == resolution:
+                return float(value.value) if is_float else _whole(value.value, resolution)
+            if isinstance(value.value, float) and not math.isfinite(value.value):
+                if is_float:
+                    return value.value
+                raise ValueError(f"{value!r} is not a finite count")
+            exact = Fraction(value.value) * _NS[value.resolution] / _NS[resolution]
+            if is_float:
+                return float(exact)
+            if exact.denominator != 1:
+                raise ValueError(f"{value!r} is not a whole number of {resolution}")
+            return int(exact)
+        if isinstance(value, str):
             ns = (Duration.parse(value, "ns") if duration else TimePoint(parse_iso_ns(value), "ns")).nanoseconds
         elif not duration and isinstance(value, _dt.datetime):
             ns = TimePoint.from_datetime(value, "ns").value
@@ -433,11 +458,18 @@ def raw_time(value: Any, resolution: str, is_float: bool, duration: bool) -> int
         else:
             raise TypeError(f"expected a {kind.__name__} value, got {type(value).__name__}")
         if is_float:
-            from tllschema.values import _NS
             return ns / _NS[resolution]
         return convert_ns(ns, resolution, value)
     except (ValueError, TypeError, OverflowError) as e:
         raise EncodeError(str(e)) from None
+
+
+def _whole(value: int | float, resolution: str) -> int:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{value!r} is not a whole number of {resolution}")
+        return int(value)
+    return value
 
 
 def logical_fixed(raw: int, precision: int) -> Decimal:

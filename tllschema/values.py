@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import math
 import re
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Context, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 from tllschema.model import RESOLUTION_SECONDS, RESOLUTIONS, BitsDef, EnumDef
@@ -37,6 +39,13 @@ class _Chrono:
             return int(round(Decimal(repr(self.value)) * _NS[self.resolution]))
         return self.value * _NS[self.resolution]
 
+    def exact_ns(self) -> Fraction | float:
+        """Exact nanoseconds as a Fraction; NaN and infinities stay floats."""
+        v = self.value
+        if isinstance(v, float) and not math.isfinite(v):
+            return v
+        return Fraction(v) * _NS[self.resolution]
+
     def __int__(self) -> int:
         return int(self.value)
 
@@ -45,15 +54,17 @@ class _Chrono:
 
     def __eq__(self, other: object) -> bool:
         if type(other) is type(self):
-            return self.nanoseconds == other.nanoseconds  # type: ignore[attr-defined]
+            a, b = self.exact_ns(), other.exact_ns()  # type: ignore[attr-defined]
+            return a == b or (a != a and b != b)  # NaN equals NaN as a stored value
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.nanoseconds))
+        v = self.exact_ns()
+        return hash((type(self).__name__, "nan" if v != v else v))
 
     def __lt__(self, other: "_Chrono") -> bool:
         if type(other) is type(self):
-            return self.nanoseconds < other.nanoseconds
+            return self.exact_ns() < other.exact_ns()  # type: ignore[attr-defined]
         return NotImplemented
 
     def __repr__(self) -> str:
@@ -119,6 +130,22 @@ class Duration(_Chrono):
         if ns != ns.to_integral_value():
             raise ValueError(f"duration {text!r} is finer than a nanosecond")
         return cls(convert_ns(int(ns), resolution, text), resolution)
+
+
+def make_time_point(value: int | float, resolution: str) -> TimePoint:
+    """TimePoint from a canonical resolution name without validation (for generated codecs)."""
+    tp = object.__new__(TimePoint)
+    tp.value = value
+    tp.resolution = resolution
+    return tp
+
+
+def make_duration(value: int | float, resolution: str) -> Duration:
+    """Duration from a canonical resolution name without validation (for generated codecs)."""
+    d = object.__new__(Duration)
+    d.value = value
+    d.resolution = resolution
+    return d
 
 
 def convert_ns(ns: int, resolution: str, what: Any) -> int:
@@ -250,9 +277,13 @@ class UnionValue(NamedTuple):
 
 
 # -- fixed point -----------------------------------------------------------------------------------
+_SCALE = [Decimal(1).scaleb(-p) for p in range(20)]
+_EXACT = Context(prec=80)
+
+
 def fixed_to_decimal(raw: int, precision: int) -> Decimal:
     """Raw integer -> Decimal with exactly `precision` places ('-1.50')."""
-    return Decimal(raw).scaleb(-precision)
+    return Decimal(raw) * _SCALE[precision]  # exact: at most 20 digits, default precision is 28
 
 
 def decimal_to_fixed(value: Any, precision: int) -> int:
@@ -260,10 +291,8 @@ def decimal_to_fixed(value: Any, precision: int) -> int:
     d = to_decimal(value)
     if not d.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
-    with localcontext() as ctx:
-        ctx.prec = 80
-        scaled = d.scaleb(precision)
-        integral = scaled.to_integral_value()
+    scaled = d.scaleb(precision, context=_EXACT)
+    integral = scaled.to_integral_value(context=_EXACT)
     if scaled != integral:
         raise ValueError(f"{value!r} has more than {precision} decimal places")
     return int(integral)

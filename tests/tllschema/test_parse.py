@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import tllschema
-from tllschema.model import Array, Bytes, MessageRef, Pointer, Scalar, SubType, UnionRef
+from tllschema.model import Array, Bytes, MessageRef, Pointer, SubType, UnionRef
 from tests.tllschema.golden_vectors import golden_scheme
 
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from click.testing import CliRunner
 
 from tests.conftest import REPO
-from tools.cli import main
 from tools.demo import commission_value
 
 
