@@ -16,496 +16,27 @@ empty lists pointing at the end, unset nested messages are encoded with every fi
 """
 from __future__ import annotations
 
-import datetime as _dt
-import enum
 import io
-import struct
 import weakref
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 import construct as cs
 
 from tllschema.errors import DecodeError, EncodeError, SchemeError
 from tllschema.model import (
-    Array, Bytes, EnumDef, BitsDef, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
+    Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
 )
-from tllschema.runtime import Record, check_list
+from tllschema.runtime import Record
 from tllschema.values import (
-    Duration, TimePoint, UnionValue, _NS, bits_class, decimal128_decode, decimal128_encode, decimal_to_fixed,
-    enum_class, fixed_to_decimal,
+    Duration, TimePoint,
+)
+
+from tllschema.codec_types import (
+    BAD_INPUT, BitsValue, ByteN, ByteString, Chrono, Decimal128, Double, EnumValue, FixedArray, FixedPoint, Int,
+    OffsetPointer, StringPointer, Union, WireText, bits_class_for, enum_class_for,
 )
 
 __all__ = ["codec_for", "decode", "encode"]
-
-_INTS = {
-    "int8": cs.Int8sl, "int16": cs.Int16sl, "int32": cs.Int32sl, "int64": cs.Int64sl,
-    "uint8": cs.Int8ul, "uint16": cs.Int16ul, "uint32": cs.Int32ul, "uint64": cs.Int64ul,
-}
-
-# Offset pointer layouts (spec §2.6); `offset` counts from the first byte of the pointer itself.
-PTR_DEFAULT = cs.Struct("offset" / cs.Int32ul, "size" / cs.Int24ul, "entity" / cs.Int8ul)
-PTR_LEGACY_LONG = cs.Struct("offset" / cs.Int32ul, "size" / cs.Int16ul, "entity" / cs.Int16ul)
-PTR_LEGACY_SHORT = cs.Struct("offset" / cs.Int16ul, "size" / cs.Int16ul)
-_PTR = {"default": PTR_DEFAULT, "legacy-long": PTR_LEGACY_LONG, "legacy-short": PTR_LEGACY_SHORT}
-_PTR_MAX = {"default": (0xFFFFFFFF, 0xFFFFFF, 0xFF), "legacy-long": (0xFFFFFFFF, 0xFFFF, 0xFFFF),
-            "legacy-short": (0xFFFF, 0xFFFF, None)}
-_LARGE_ENTITY = 0xFF  # default pointers: real element size in a u32 at `offset` (spec §2.6)
-
-_BAD = (cs.ConstructError, struct.error, ValueError, TypeError, OverflowError, IndexError, KeyError, ArithmeticError)
-
-
-def _end(stream: io.BytesIO) -> int:
-    pos = stream.tell()
-    end = stream.seek(0, io.SEEK_END)
-    stream.seek(pos)
-    return end
-
-
-# -- scalars ---------------------------------------------------------------------------------------
-class Int(cs.Adapter):
-    """A little-endian integer of a TLL int type; encoding checks the Python type and the range."""
-
-    def __init__(self, name: str):
-        super().__init__(_INTS[name])
-        self.type_name = name
-        self.lo, self.hi = int_limits(name)
-
-    def _decode(self, obj, context, path):
-        return obj
-
-    def _encode(self, obj, context, path):
-        if isinstance(obj, bool) or not isinstance(obj, int):
-            if isinstance(obj, bool) or not hasattr(obj, "__index__"):
-                raise EncodeError(f"expected an integer, got {type(obj).__name__} {obj!r}")
-            obj = obj.__index__()
-        if not self.lo <= obj <= self.hi:
-            raise EncodeError(f"{obj!r} does not fit {self.type_name}")
-        return obj
-
-
-class Double(cs.Adapter):
-    def __init__(self):
-        super().__init__(cs.Float64l)
-
-    def _decode(self, obj, context, path):
-        return obj
-
-    def _encode(self, obj, context, path):
-        if isinstance(obj, bool) or not isinstance(obj, (int, float, Decimal)):
-            raise EncodeError(f"expected a number, got {type(obj).__name__} {obj!r}")
-        return float(obj)
-
-
-class Decimal128(cs.Adapter):
-    """IEEE 754-2008 decimal128, BID encoding, as two little-endian u64 words (spec §2.3)."""
-
-    def __init__(self):
-        super().__init__(cs.Struct("lo" / cs.Int64ul, "hi" / cs.Int64ul))
-
-    def _decode(self, obj, context, path):
-        return decimal128_decode(obj.lo, obj.hi)
-
-    def _encode(self, obj, context, path):
-        try:
-            lo, hi = decimal128_encode(obj)
-        except (ValueError, TypeError, ArithmeticError) as e:
-            raise EncodeError(str(e)) from None
-        return {"lo": lo, "hi": hi}
-
-
-class ByteN(cs.Adapter):
-    """`byteN`: N raw bytes, shorter input right-padded with zeros (spec §2.4)."""
-
-    def __init__(self, n: int):
-        super().__init__(cs.Bytes(n))
-        self.n = n
-
-    def _decode(self, obj, context, path):
-        return bytes(obj)
-
-    def _encode(self, obj, context, path):
-        if isinstance(obj, str):
-            obj = obj.encode("utf-8")
-        elif not isinstance(obj, (bytes, bytearray, memoryview)):
-            raise EncodeError(f"expected bytes, got {type(obj).__name__}")
-        obj = bytes(obj)
-        if len(obj) > self.n:
-            raise EncodeError(f"{len(obj)} bytes do not fit byte{self.n}")
-        return obj.ljust(self.n, b"\0")
-
-
-class _WireText(str):
-    """Decoded bytestring that remembers its wire bytes (a lossy UTF-8 decode cannot re-encode)."""
-
-    wire: bytes
-
-
-class ByteString(cs.Adapter):
-    """`byteN` with `options.type: string`: text up to the first NUL, UTF-8 with replacement."""
-
-    def __init__(self, n: int, keep_wire: bool = False):
-        super().__init__(ByteN(n))
-        self.keep_wire = keep_wire
-
-    def _decode(self, obj, context, path):
-        wire = obj.split(b"\0", 1)[0]
-        text = wire.decode("utf-8", errors="replace")
-        if self.keep_wire:
-            text = _WireText(text)
-            text.wire = wire
-        return text
-
-    def _encode(self, obj, context, path):
-        if not isinstance(obj, (str, bytes, bytearray, memoryview)):
-            raise EncodeError(f"expected a string, got {type(obj).__name__}")
-        return obj
-
-
-# -- logical types (spec §4) -----------------------------------------------------------------------
-_ENUMS: dict[int, type] = {}
-_BITS: dict[int, type] = {}
-
-
-def _enum_class(d: EnumDef) -> type:
-    if id(d) not in _ENUMS:
-        _ENUMS[id(d)] = d.klass or enum_class(d)
-    return _ENUMS[id(d)]
-
-
-def _bits_class(d: BitsDef) -> type:
-    if id(d) not in _BITS:
-        _BITS[id(d)] = d.klass or bits_class(d)
-    return _BITS[id(d)]
-
-
-class EnumValue(cs.Adapter):
-    """Enum: an IntEnum member, or the plain int when the value is not in the enum."""
-
-    def __init__(self, subcon, klass: type):
-        super().__init__(subcon)
-        self.klass = klass
-
-    def _decode(self, obj, context, path):
-        try:
-            return self.klass(obj)
-        except ValueError:
-            return obj
-
-    def _encode(self, obj, context, path):
-        if isinstance(obj, enum.Enum):
-            obj = obj.name
-        if isinstance(obj, str):
-            try:
-                return int(self.klass[obj])
-            except KeyError:
-                names = ", ".join(m.name for m in self.klass)
-                raise EncodeError(f"unknown {self.klass.__name__} name {obj!r} (expected one of {names})") from None
-        if isinstance(obj, bool) or not isinstance(obj, int):
-            raise EncodeError(f"expected a {self.klass.__name__} name or integer, got {type(obj).__name__}")
-        return obj
-
-
-class BitsValue(cs.Adapter):
-    def __init__(self, subcon, klass: type):
-        super().__init__(subcon)
-        self.klass = klass
-
-    def _decode(self, obj, context, path):
-        return self.klass(obj)
-
-    def _encode(self, obj, context, path):
-        try:
-            return self.klass._coerce(obj)
-        except (ValueError, TypeError) as e:
-            raise EncodeError(str(e)) from None
-
-
-class FixedPoint(cs.Adapter):
-    """fixedN: raw integer x 10^-N as a Decimal keeping its scale ('-1.50'); no rounding on encode."""
-
-    def __init__(self, subcon, precision: int):
-        super().__init__(subcon)
-        self.precision = precision
-
-    def _decode(self, obj, context, path):
-        return fixed_to_decimal(obj, self.precision)
-
-    def _encode(self, obj, context, path):
-        try:
-            return decimal_to_fixed(obj, self.precision)
-        except (ValueError, TypeError, ArithmeticError) as e:
-            raise EncodeError(f"{e} (fixed{self.precision})") from None
-
-
-class Chrono(cs.Adapter):
-    """time_point / duration: a raw count of `resolution` units, exact (never through float ns)."""
-
-    def __init__(self, subcon, kind: type, resolution: str, is_float: bool):
-        super().__init__(subcon)
-        self.kind, self.resolution, self.is_float = kind, resolution, is_float
-
-    def _decode(self, obj, context, path):
-        return self.kind(obj, self.resolution)
-
-    def _encode(self, obj, context, path):
-        try:
-            return self._count(obj)
-        except (ValueError, TypeError, OverflowError, ArithmeticError) as e:
-            raise EncodeError(str(e)) from None
-
-    def _count(self, obj):
-        kind = self.kind
-        if isinstance(obj, bool):
-            raise TypeError(f"expected a {kind.__name__}, got bool")
-        if isinstance(obj, float) and self.is_float:
-            return obj  # a raw count, bit for bit (keeps -0.0)
-        if isinstance(obj, (int, float, Decimal)):
-            units = Fraction(obj) if not isinstance(obj, float) or obj == obj and abs(obj) != float("inf") else obj
-        elif isinstance(obj, (TimePoint, Duration)):
-            if type(obj) is not kind:
-                raise TypeError(f"expected a {kind.__name__}, got {type(obj).__name__}")
-            if obj.resolution == self.resolution:
-                units = obj.value
-            elif isinstance(obj.value, float) and not (obj.value == obj.value and abs(obj.value) != float("inf")):
-                units = obj.value
-            else:
-                units = Fraction(obj.value) * _NS[obj.resolution] / _NS[self.resolution]
-        elif isinstance(obj, str):
-            parsed = kind.parse(obj, "ns")
-            units = Fraction(parsed.value, _NS[self.resolution])
-        elif kind is TimePoint and isinstance(obj, _dt.datetime):
-            units = Fraction(TimePoint.from_datetime(obj, "ns").value, _NS[self.resolution])
-        elif kind is Duration and isinstance(obj, _dt.timedelta):
-            us = (obj.days * 86400 + obj.seconds) * 1_000_000 + obj.microseconds
-            units = Fraction(us * 1000, _NS[self.resolution])
-        else:
-            raise TypeError(f"expected a {kind.__name__} value, got {type(obj).__name__}")
-        if self.is_float:
-            return float(units)
-        if isinstance(units, float) or Fraction(units).denominator != 1:
-            raise ValueError(f"{obj!r} is not a whole number of {self.resolution}")
-        return int(units)
-
-
-# -- composite types -------------------------------------------------------------------------------
-def _pick_list(obj: Any) -> list:
-    if obj is None:
-        return []
-    if not isinstance(obj, (list, tuple)):
-        raise EncodeError(f"expected a list, got {type(obj).__name__}")
-    return list(obj)
-
-
-def _element(i: int, fn, *args):
-    """Run a parse/build step for element `i`, prefixing errors with `[i]`."""
-    try:
-        return fn(*args)
-    except (DecodeError, EncodeError) as e:
-        raise e.within(f"[{i}]")
-
-
-class FixedArray(cs.Construct):
-    """`T[N]`: a counter of the count type, then N element slots; unused slots are zero (spec §2.5)."""
-
-    def __init__(self, count: cs.Construct, elem: cs.Construct, capacity: int, elem_size: int, count_size: int):
-        super().__init__()
-        self.count, self.elem, self.capacity = count, elem, capacity
-        self.elem_size, self.count_size = elem_size, count_size
-        self.flagbuildnone = True
-
-    def _sizeof(self, context, path):
-        return self.count_size + self.capacity * self.elem_size
-
-    def _parse(self, stream, context, path):
-        pos = stream.tell()
-        n = self.count._parsereport(stream, context, path)
-        if not 0 <= n <= self.capacity:
-            raise DecodeError(f"array count {n} is outside 0..{self.capacity}", offset=pos)
-        out = []
-        for i in range(n):
-            stream.seek(pos + self.count_size + i * self.elem_size)
-            out.append(_element(i, self.elem._parsereport, stream, context, path))
-        stream.seek(pos + self._sizeof(context, path))
-        return out
-
-    def _build(self, obj, stream, context, path):
-        pos = stream.tell()
-        values = _pick_list(obj)
-        if len(values) > self.capacity:
-            raise EncodeError(f"{len(values)} elements do not fit an array of {self.capacity}")
-        self.count._build(len(values), stream, context, path)
-        for i, v in enumerate(values):
-            stream.seek(pos + self.count_size + i * self.elem_size)
-            _element(i, self.elem._build, v, stream, context, path)
-        stream.seek(pos + self._sizeof(context, path))
-        return obj
-
-
-class OffsetPointer(cs.Construct):
-    """`*T`: an offset pointer to a list (spec §2.6).
-
-    Decoding follows the offset (relative to the pointer), applies the 0xff rule, checks bounds
-    and steps through the elements with the entity read from the wire (legacy-short has none: the
-    scheme's element size). Encoding appends the element block at the current end of the data.
-    """
-
-    def __init__(self, elem: cs.Construct, elem_size: int, version: str):
-        super().__init__()
-        self.elem, self.elem_size, self.version = elem, elem_size, version
-        self.layout = _PTR[version]
-        self.flagbuildnone = True
-
-    def _sizeof(self, context, path):
-        return 4 if self.version == "legacy-short" else 8
-
-    def locate(self, stream, context, path, esize: int) -> tuple[int, int, int]:
-        """Read the pointer at the stream position -> (first element position, count, stride)."""
-        pos, end = stream.tell(), _end(stream)
-        if pos + self._sizeof(context, path) > end:
-            raise DecodeError(f"truncated: pointer needs {self._sizeof(context, path)} bytes, data ends at {end}", offset=pos)
-        ptr = self.layout._parsereport(stream, context, path)
-        off, count = ptr.offset, ptr.size
-        stride = ptr.get("entity", esize)
-        if off == 0 and count == 0:
-            return pos, 0, stride
-        start = pos + off
-        if self.version == "default" and stride == _LARGE_ENTITY:
-            if start + 4 > end:
-                raise DecodeError(f"pointer offset {off} puts the element size header outside the data ({end} bytes)", offset=pos)
-            stream.seek(start)
-            stride = cs.Int32ul._parsereport(stream, context, path)
-            start += 4
-        check_list(pos, off, start, count, stride, esize, end)
-        return start, count, stride
-
-    def _parse(self, stream, context, path):
-        pos = stream.tell()
-        start, count, stride = self.locate(stream, context, path, self.elem_size)
-        out = []
-        for i in range(count):
-            stream.seek(start + i * stride)
-            out.append(_element(i, self.elem._parsereport, stream, context, path))
-        stream.seek(pos + self._sizeof(context, path))
-        return out
-
-    def write_pointer(self, stream, context, path, pos: int, off: int, count: int, entity: int) -> None:
-        max_off, max_count, max_entity = _PTR_MAX[self.version]
-        if count > max_count:
-            raise EncodeError(f"list of {count} elements does not fit a {self.version} pointer (max {max_count})")
-        if off > max_off:
-            raise EncodeError(f"data offset {off} does not fit a {self.version} pointer")
-        if max_entity is not None and entity > max_entity:
-            raise EncodeError(f"element size {entity} does not fit a {self.version} pointer")
-        stream.seek(pos)
-        self.layout._build({"offset": off, "size": count, "entity": entity}, stream, context, path)
-
-    def _build(self, obj, stream, context, path):
-        pos = stream.tell()
-        values = _pick_list(obj)
-        end = stream.seek(0, io.SEEK_END)
-        entity = self.elem_size
-        if self.version == "default" and entity >= _LARGE_ENTITY:
-            entity = _LARGE_ENTITY
-            cs.Int32ul._build(self.elem_size, stream, context, path)  # written even for an empty list
-        block = stream.tell()
-        stream.write(bytes(len(values) * self.elem_size))
-        self.write_pointer(stream, context, path, pos, end - pos, len(values), entity)
-        for i, v in enumerate(values):
-            stream.seek(block + i * self.elem_size)
-            _element(i, self.elem._build, v, stream, context, path)
-        stream.seek(pos + self._sizeof(context, path))
-        return obj
-
-
-class StringPointer(OffsetPointer):
-    """`string`: pointer to UTF-8 bytes plus one NUL (size counts it); all-zero pointer = unset (None)."""
-
-    def __init__(self, version: str):
-        super().__init__(cs.Int8sl, 1, version)
-
-    def _parse(self, stream, context, path):
-        pos = stream.tell()
-        start, count, _ = self.locate(stream, context, path, 1)
-        size = self._sizeof(context, path)
-        stream.seek(pos)
-        value: str | None
-        if count == 0:
-            value = None if stream.read(size) == bytes(size) else ""
-        else:
-            stream.seek(start)
-            data = stream.read(count - 1)  # the terminator is not checked; read contiguously
-            try:
-                value = data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DecodeError(f"string is not valid UTF-8 ({e.reason})", offset=start + e.start) from None
-        stream.seek(pos + size)
-        return value
-
-    def _build(self, obj, stream, context, path):
-        pos = stream.tell()
-        if obj is not None:
-            if isinstance(obj, str):
-                data = obj.encode("utf-8")
-            elif isinstance(obj, (bytes, bytearray, memoryview)):
-                data = bytes(obj)
-            else:
-                raise EncodeError(f"expected a string, got {type(obj).__name__}")
-            end = stream.seek(0, io.SEEK_END)
-            stream.write(data + b"\0")
-            self.write_pointer(stream, context, path, pos, end - pos, len(data) + 1, 1)
-        stream.seek(pos + self._sizeof(context, path))
-        return obj
-
-
-class Union(cs.Construct):
-    """Union: int8 tag (0-based variant index), then the variant at +1, padded to the largest (§2.8)."""
-
-    def __init__(self, variants: list[tuple[str, cs.Construct]], body_size: int):
-        super().__init__()
-        self.variants, self.body_size = variants, body_size
-        self.names = tuple(n for n, _ in variants)
-        self.flagbuildnone = True
-
-    def _sizeof(self, context, path):
-        return 1 + self.body_size
-
-    def _parse(self, stream, context, path):
-        pos = stream.tell()
-        tag = cs.Int8sl._parsereport(stream, context, path)
-        if not 0 <= tag < len(self.variants):
-            raise DecodeError(f"union tag {tag} is not one of 0..{len(self.variants) - 1}", offset=pos)
-        name, sub = self.variants[tag]
-        try:
-            value = sub._parsereport(stream, context, path)
-        except (DecodeError, EncodeError) as e:
-            raise e.within(name)
-        stream.seek(pos + 1 + self.body_size)
-        return UnionValue(name, value)
-
-    def _build(self, obj, stream, context, path):
-        pos = stream.tell()
-        if obj is not None:
-            if isinstance(obj, dict):
-                if len(obj) != 1:
-                    raise EncodeError(f"a union value is a mapping with exactly one member, got {len(obj)}")
-                (name, value), = obj.items()
-            elif isinstance(obj, (tuple, list)) and len(obj) == 2:
-                name, value = obj
-            else:
-                raise EncodeError(f"expected a union value ({{member: value}} or (member, value)), got {type(obj).__name__}")
-            if name not in self.names:
-                raise EncodeError(f"unknown union member {name!r} (expected one of {', '.join(self.names)})")
-            tag = self.names.index(name)
-            cs.Int8sl._build(tag, stream, context, path)
-            try:
-                self.variants[tag][1]._build(value, stream, context, path)
-            except (DecodeError, EncodeError) as e:
-                raise e.within(name)
-        stream.seek(pos + 1 + self.body_size)
-        return obj
-
 
 # -- messages --------------------------------------------------------------------------------------
 class FieldSlot(cs.Subconstruct):
@@ -523,7 +54,7 @@ class FieldSlot(cs.Subconstruct):
             return self.subcon._parsereport(stream, context, path)
         except DecodeError as e:
             raise e.within(self.name)
-        except _BAD as e:
+        except BAD_INPUT as e:
             raise DecodeError(f"cannot decode: {e}", offset=pos).within(self.name) from None
 
     def _build(self, obj, stream, context, path):
@@ -535,7 +66,7 @@ class FieldSlot(cs.Subconstruct):
             return self.subcon._build(obj, stream, context, path)
         except EncodeError as e:
             raise e.within(self.name)
-        except _BAD as e:
+        except BAD_INPUT as e:
             raise EncodeError(f"cannot encode {obj!r}: {e}").within(self.name) from None
 
 
@@ -553,7 +84,7 @@ class RecordAdapter(cs.Adapter):
             value = obj[f.name]
             if isinstance(value, (TimePoint, Duration)):
                 value = value.value  # the raw count: exact for every wire type
-            elif isinstance(value, _WireText) and value.encode("utf-8") != value.wire:
+            elif isinstance(value, WireText) and value.encode("utf-8") != value.wire:
                 value = value.wire  # lossy UTF-8 decode: hand the record the wire bytes
             try:
                 rec[f.name] = value
@@ -585,9 +116,9 @@ def _scalar(t: Scalar | Bytes, top: bool) -> cs.Construct:
         return Decimal128()
     wire = Double() if t.name == "double" else Int(t.name)
     if t.sub is SubType.ENUM:
-        return EnumValue(wire, _enum_class(t.enum))
+        return EnumValue(wire, enum_class_for(t.enum))
     if t.sub is SubType.BITS:
-        return BitsValue(wire, _bits_class(t.bits))
+        return BitsValue(wire, bits_class_for(t.bits))
     if t.sub is SubType.FIXED:
         return FixedPoint(wire, t.precision) if t.name != "double" else wire
     if t.sub in (SubType.TIME_POINT, SubType.DURATION):
@@ -642,7 +173,7 @@ def decode(message: Message, buf: Any) -> Record:
         return codec.parse(data)
     except DecodeError as e:
         raise DecodeError(e.reason, message=message.name, path=e.path, offset=e.offset) from None
-    except _BAD as e:
+    except BAD_INPUT as e:
         raise DecodeError(f"cannot decode: {e}", message=message.name) from None
 
 
@@ -660,6 +191,6 @@ def encode(message: Message, value: Any = None, **fields: Any) -> bytes:
         codec.build_stream(value, stream)
     except EncodeError as e:
         raise EncodeError(e.reason, message=message.name, path=e.path) from None
-    except _BAD as e:
+    except BAD_INPUT as e:
         raise EncodeError(f"cannot encode: {e}", message=message.name) from None
     return stream.getvalue()
