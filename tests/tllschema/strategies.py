@@ -36,7 +36,7 @@ def _scalar(t: Scalar) -> st.SearchStrategy:
         return _decimal128()
     if t.name == "double":
         if t.sub in (SubType.TIME_POINT, SubType.DURATION):
-            return st.floats()  # a raw count of the resolution, kept bit for bit
+            return st.floats(allow_nan=False)  # a raw count of the resolution, kept bit for bit
         return st.floats(allow_nan=False)
     lo, hi = int_limits(t.name)
     raw = st.integers(lo, hi)
