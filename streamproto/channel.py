@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Callable, Mapping
 
 from streamproto.config import Url, load_url, parse_params
@@ -32,7 +33,9 @@ class Channel:
         self.reason: str | None = None
         self.info: dict[str, str] = {}
         self._on_event = on_event
-        self._queue: asyncio.Queue[Event] | None = None if on_event else asyncio.Queue()
+        # a deque and one shared waiter future: much cheaper per event than asyncio.Queue
+        self._queue: deque[Event] | None = None if on_event else deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._ended = False
 
     @property
@@ -66,8 +69,13 @@ class Channel:
     def _emit(self, event: Event) -> None:
         if self._on_event is not None:
             self._on_event(event)
-        else:
-            self._queue.put_nowait(event)  # type: ignore[union-attr]
+            return
+        self._queue.append(event)  # type: ignore[union-attr]
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
 
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state and reason == self.reason:
@@ -77,15 +85,33 @@ class Channel:
 
     async def next_event(self, timeout: float | None = None) -> Event:
         """Next queued event; asyncio.TimeoutError after ``timeout`` seconds."""
-        if self._queue is None:
+        q = self._queue
+        if q is None:
             raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
-        return await asyncio.wait_for(self._queue.get(), timeout)
+        if q:
+            return q.popleft()
+        loop = asyncio.get_running_loop()
+        end = None if timeout is None else loop.time() + timeout
+        while not q:
+            w = self._waiter
+            if w is None or w.done():
+                w = self._waiter = loop.create_future()
+            if end is None:
+                await asyncio.shield(w)
+            else:
+                left = end - loop.time()
+                if left <= 0:
+                    raise asyncio.TimeoutError
+                await asyncio.wait_for(asyncio.shield(w), left)
+        return q.popleft()
 
     def drain_events(self) -> list[Event]:
         """Every event queued so far, without waiting."""
-        out: list[Event] = []
-        while self._queue is not None and not self._queue.empty():
-            out.append(self._queue.get_nowait())
+        q = self._queue
+        if not q:
+            return []
+        out = list(q)
+        q.clear()
         return out
 
     def __aiter__(self) -> "Channel":
@@ -94,7 +120,8 @@ class Channel:
     async def __anext__(self) -> Event:
         if self._ended:
             raise StopAsyncIteration
-        ev = await self.next_event()
+        q = self._queue
+        ev = q.popleft() if q else await self.next_event()
         if isinstance(ev, State) and ev.state in (CLOSED, ERROR):
             self._ended = True
         return ev

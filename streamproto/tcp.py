@@ -136,7 +136,10 @@ async def connect(url: Url, prefixes: tuple[str, ...] = (),
             from streamproto.address import parse_address
             s.bind(resolve(parse_address(bind), server=True)[0][1])
         loop = asyncio.get_running_loop()
-        await asyncio.wait_for(loop.sock_connect(s, sockaddr), timeout)
+        if family == socket.AF_UNIX:
+            await asyncio.wait_for(_connect_unix(s, sockaddr), timeout)
+        else:
+            await asyncio.wait_for(loop.sock_connect(s, sockaddr), timeout)
     except OSError as e:
         s.close()
         raise ChannelError(f"cannot connect to {addr}: {e.strerror or e}") from None
@@ -144,6 +147,23 @@ async def connect(url: Url, prefixes: tuple[str, ...] = (),
         s.close()
         raise
     return s
+
+
+async def _connect_unix(s: socket.socket, sockaddr: Any, patience: float = 10.0) -> None:
+    """Non-blocking Unix connect. A full listen backlog gives EAGAIN (not EINPROGRESS): the
+    connection was *not* made, so retry with a short back-off instead of waiting for writable."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + patience
+    delay = 0.0005
+    while True:
+        try:
+            s.connect(sockaddr)
+            return
+        except (BlockingIOError, InterruptedError):
+            if loop.time() > end:
+                raise OSError(11, "listen backlog full") from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
 
 
 class _Conn(asyncio.Protocol):
@@ -257,6 +277,28 @@ class TcpServer(_FramedMixin):
         if conn is None:
             raise ChannelError(f"{self.name}: post to unknown connection {addr}")
         conn.write(self.frame, msgid, seq, bytes(body))
+
+    def post_frames(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        """Write already framed bytes (many frames at once) to connection ``addr``."""
+        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
+        conn.transport.write(data)
+
+    def write_buffer_size(self, addr: int) -> int:
+        """Bytes written to connection ``addr`` but not yet accepted by its socket."""
+        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        if conn is None or conn.transport is None:
+            raise ChannelError(f"{self.name}: unknown connection {addr}")
+        return conn.transport.get_write_buffer_size()
+
+    def set_write_limits(self, addr: int, high: int, low: int | None = None) -> None:
+        """Write-buffer watermarks of one connection: ``WriteFull`` is emitted once more than
+        ``high`` bytes are buffered, ``WriteReady`` when it drained to ``low`` again."""
+        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        if conn is None or conn.transport is None:
+            raise ChannelError(f"{self.name}: unknown connection {addr}")
+        conn.transport.set_write_buffer_limits(high=high, low=low)
 
     def disconnect(self, addr: int) -> None:
         """Close one client connection (a Disconnect event follows)."""

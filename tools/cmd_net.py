@@ -81,7 +81,7 @@ class _Printer:
                 d["data"] = ev.data
             return d
         d = {"event": "data", "msgid": ev.msgid, "seq": ev.seq, "hex": ev.body.hex(),
-             "online": self.online}
+             "online": getattr(ev, "online", self.online)}   # stream+ data carries its flag
         if ev.addr is not None:
             d["addr"] = ev.addr
         _name, plain = _decode(self.ch, ev.msgid, ev.body)
@@ -120,6 +120,13 @@ def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int]) -> fl
         raise click.ClickException(f"--post-jsonl line {lineno}: expected a JSON object")
     if "sleep" in rec:
         return float(rec["sleep"])
+    if rec.get("rotate"):                       # stream+ / rotate+file servers
+        rotate = getattr(ch, "rotate", None)
+        if rotate is None:
+            raise click.ClickException(f"--post-jsonl line {lineno}: {ch.url.proto} cannot "
+                                       "rotate")
+        _report(lineno, rotate)
+        return None
     seq = int(rec.get("seq", state["seq"] + 1))
     if "hex" in rec:
         body, msgid = bytes.fromhex(rec["hex"]), int(rec.get("msgid", 0))
@@ -140,13 +147,31 @@ def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int]) -> fl
     targets = [addr] if addr is not None else getattr(ch, "connections", None)
     if targets is not None and not isinstance(targets, list):   # tcp server: every client
         targets = list(targets)
+    ok = True
     if targets is None:
-        ch.post(msgid, seq, body)
+        stored = _report(lineno, ch.post, msgid, seq, body)
+        if isinstance(stored, int):             # stream+ servers return the stored seq
+            seq = stored
+        ok = stored is not _FAILED
     else:
         for a in targets:
-            ch.post(msgid, seq, body, addr=a)
-    state["seq"] = seq
+            _report(lineno, ch.post, msgid, seq, body, addr=a)
+    if ok:
+        state["seq"] = seq
     return None
+
+
+_FAILED = object()
+
+
+def _report(lineno: int, fn: Any, *args: Any, **kw: Any) -> Any:
+    """Run one post; a rejected post (bad seq, too large, storage failure) is reported on
+    stderr and the server keeps running."""
+    try:
+        return fn(*args, **kw)
+    except StreamprotoError as e:
+        click.echo(f"error: --post-jsonl line {lineno}: {e}", err=True)
+        return _FAILED
 
 
 async def _serve(init: Url, params: dict[str, str], post_jsonl: str | None, fmt: str) -> int:
@@ -164,7 +189,8 @@ async def _serve(init: Url, params: dict[str, str], post_jsonl: str | None, fmt:
 
     async def feed() -> None:
         f = sys.stdin if post_jsonl == "-" else open(post_jsonl, encoding="utf-8")  # noqa: SIM115
-        state = {"seq": -1}
+        last = getattr(ch, "last_seq", -1)      # stream+ servers: continue the storage
+        state = {"seq": last if isinstance(last, int) else -1}
         try:
             lineno = 0
             while not stop.is_set():

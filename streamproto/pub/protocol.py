@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from streamproto.errors import ProtocolError
+from streamproto.errors import ChannelError, ProtocolError
 from streamproto.events import ACTIVE, ERROR, OPENING, Control, Data, Event, State
 from streamproto.frames import FrameReader
 from streamproto.pub.ring import DEFAULT_RING_SIZE, FRAME, PubRing

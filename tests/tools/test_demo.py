@@ -1,9 +1,13 @@
-"""`streamproto demo` and the README's promises."""
+"""`streamproto demo` (the main job) and the README's promises."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 
-
+import tllschema
+from streamproto import schemes
+from streamproto.storage import open_reader
 from tests.conftest import REPO
 from tools.demo import commission_value
 
@@ -12,6 +16,37 @@ def test_commission_rounds_half_up():
     assert commission_value(Decimal("97.21"), 45) == Decimal("43.74")
     assert commission_value(Decimal("0.50"), 1) == Decimal("0.01")  # 0.005 -> 0.01, not banker's 0.00
     assert str(commission_value(Decimal("10.00"), 10)) == "1.00"
+
+
+def test_demo_runs_the_seed_scenario(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamproto", "demo", "--duration", "3", "--interval", "0.02",
+         "--dir", str(tmp_path), "--seed", "7"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stderr
+    assert "Open in mode online" in log and "Open in mode seq from seq 0" in log
+    assert "name: Online" in log and "Rotate storage after 50 messages" in log
+    # storage rotated every 50 messages: closed files are named by their first seq
+    names = sorted(p.name for p in (tmp_path / "storage").iterdir())
+    assert "output.0.dat" in names and "output.50.dat" in names and "output.current.dat" in names
+    with open_reader(f"rotate+file://{tmp_path}/storage/output") as reader:
+        transactions = [m for m in reader if m.kind == 0]
+    with open_reader(f"file://{tmp_path}/commission.dat") as reader:
+        commissions = list(reader)
+    tx = tllschema.load(schemes.url("transaction.yaml")).message("Transaction")
+    cm = tllschema.load(schemes.url("commission.yaml")).message("Commission")
+    by_seq = {m.seq: tx.decode(m.body) for m in transactions}
+    # history from seq 0 then live data: every stored seq up to the end, exactly once, in order
+    seqs = [m.seq for m in commissions]
+    assert seqs == list(range(len(seqs))) and len(seqs) >= 60
+    for m in commissions:
+        c, t = cm.decode(m.body), by_seq[m.seq]
+        assert (c.time, c.id) == (t.time, t.id)
+        assert c.value == commission_value(t.price, t.count)
+    # ends by listing the output as `streamproto read` shows it
+    assert f"$ streamproto read {tmp_path}/commission.dat" in proc.stdout
+    assert "- seq: 0\n  name: Commission\n  data:\n    time: '" in proc.stdout
 
 
 def test_readme_commands_are_what_ci_runs():

@@ -1,0 +1,205 @@
+"""stream+pub+tcp benchmark over Unix sockets: history catch-up and online latency.
+
+The server runs in a child process; the client (and the floor loop) in this one.
+
+* catch-up: ``--count`` (1 M) stored 26-byte Transactions; a client opens with ``mode=seq;seq=0``
+  and counts messages until ``Online`` (callback API, and once more with ``async for``);
+  floor: the same Request sent by a bare socket, reading the same bytes with ``recv_into``
+  and nothing else.
+* online: the server posts ``--rate`` (10 k) msgs/s for ``--seconds``; one-way post-to-receive
+  latency p50/p99 (the body starts with ``time.perf_counter_ns()``, a system-wide clock).
+
+Targets of the issue: >= 300 k msgs/s catch-up, p99 < 1 ms online at 10 k msgs/s.
+
+    python bench/stream.py [--count N] [--rate R] [--seconds S]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamproto.events import Control, State  # noqa: E402
+from streamproto.storage import FileWriter  # noqa: E402
+from streamproto.stream import protocol as P  # noqa: E402
+from streamproto.stream.channel import StreamClient, StreamServer  # noqa: E402
+from streamproto.stream.client import StreamData  # noqa: E402
+
+BODY = struct.Struct("<qqqH")   # Transaction: time, id, price, count = 26 bytes
+FRAME = struct.Struct("<Iiq")
+
+
+def _urls(d: str) -> tuple[str, str]:
+    server = (f"stream+pub+tcp://{d}/o.sock;mode=server;request=tcp://{d}/r.sock;"
+              f"storage=file://{d}/s.dat;pub.size=16mb")
+    client = f"stream+pub+tcp://{d}/o.sock;request=tcp://{d}/r.sock;peer=bench"
+    return server, client
+
+
+def _server_main(d: str, conn) -> None:
+    async def run() -> None:
+        srv = StreamServer(_urls(d)[0], on_event=lambda ev: None)
+        await srv.open()
+        loop = asyncio.get_running_loop()
+        conn.send("ready")
+        while True:
+            cmd = await loop.run_in_executor(None, conn.recv)
+            if cmd[0] == "stop":
+                break
+            if cmd[0] == "post":                        # paced online posts
+                _, n, rate = cmd
+                period, start, seq0 = 1.0 / rate, time.perf_counter(), srv.last_seq + 1
+                pack, clock = BODY.pack, time.perf_counter_ns
+                for i in range(n):
+                    delay = start + i * period - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    srv.post(10, seq0 + i, pack(clock(), i, 9721, 1))
+                    srv.online.flush()
+                conn.send("posted")
+        await srv.close()
+
+    asyncio.run(run())
+
+
+def _seed(d: str, n: int) -> int:
+    pack = BODY.pack
+    bodies = [pack(1725290273492443617 + i, i, 97612 + i % 1000, i % 100) for i in range(4096)]
+    with FileWriter(f"{d}/s.dat", io="posix", buffer=1 << 20) as w:
+        post = w.post
+        for i in range(n):
+            post(10, i, bodies[i & 4095])
+    return n * (FRAME.size + BODY.size)
+
+
+async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
+    count = 0
+    done = asyncio.get_running_loop().create_future()
+    t0 = time.perf_counter()
+
+    def on_event(ev):
+        nonlocal count
+        if type(ev) is StreamData:
+            count += 1
+        elif type(ev) is Control and ev.name == "Online":
+            done.set_result(time.perf_counter())
+        elif type(ev) is State and ev.state == "Error":
+            done.set_exception(RuntimeError(ev.reason))
+
+    if use_iter:
+        c = StreamClient(client_url)
+        await c.open("mode=seq;seq=0")
+        async for ev in c:
+            if type(ev) is StreamData:
+                count += 1
+            elif type(ev) is Control:
+                t1 = time.perf_counter()
+                break
+            elif type(ev) is State and ev.state == "Error":
+                raise RuntimeError(ev.reason)
+    else:
+        c = StreamClient(client_url, on_event=on_event)
+        await c.open("mode=seq;seq=0")
+        t1 = await asyncio.wait_for(done, 300)
+    await c.close()
+    assert count == n, (count, n)
+    return t1 - t0
+
+
+def _floor(d: str, nbytes: int) -> float:
+    """Bare socket: send the Request, read Reply + history bytes, no parsing at all."""
+    msgid, body = P.encode_request(P.Request(P.REQUEST_SEQ, 0))
+    want = FRAME.size + 32 + nbytes
+    buf = bytearray(1 << 20)
+    t0 = time.perf_counter()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(f"{d}/r.sock")
+    s.sendall(FRAME.pack(len(body), msgid, 0) + body)
+    got = 0
+    while got < want:
+        n = s.recv_into(buf)
+        if not n:
+            raise RuntimeError(f"EOF after {got} of {want} bytes")
+        got += n
+    t1 = time.perf_counter()
+    s.close()
+    return t1 - t0
+
+
+async def _latency(client_url: str, conn, n: int, rate: float) -> list[int]:
+    lat: list[int] = []
+    clock = time.perf_counter_ns
+    unpack = BODY.unpack_from
+
+    def on_event(ev):
+        if type(ev) is StreamData and ev.online:
+            lat.append(clock() - unpack(ev.body)[0])
+
+    c = StreamClient(client_url, on_event=on_event)
+    await c.open("mode=online")
+    await c.wait_state("Active", timeout=5)
+    loop = asyncio.get_running_loop()
+    conn.send(("post", n, rate))
+    assert await loop.run_in_executor(None, conn.recv) == "posted"
+    end = loop.time() + 5
+    while len(lat) < n and loop.time() < end:
+        await asyncio.sleep(0.01)
+    await c.close()
+    return lat
+
+
+def _pct(values: list[int], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))] / 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=1_000_000, help="stored messages to catch up")
+    ap.add_argument("--rate", type=float, default=10_000, help="online post rate")
+    ap.add_argument("--seconds", type=float, default=2.0, help="length of the latency run")
+    args = ap.parse_args()
+    d = tempfile.mkdtemp(prefix="streambench-")
+    print(f"stream+pub+tcp over Unix sockets, 26-byte Transactions, python "
+          f"{sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
+          f"{os.getloadavg()[0]:.2f}")
+    nbytes = _seed(d, args.count)
+    parent, child = mp.Pipe()
+    proc = mp.Process(target=_server_main, args=(d, child))
+    proc.start()
+    try:
+        assert parent.recv() == "ready"
+        _, client_url = _urls(d)
+        floor = min(_floor(d, nbytes) for _ in range(2))
+        fr = args.count / floor
+        print(f"floor (bare socket, no parsing): {fr:>12,.0f} msgs/s  "
+              f"({nbytes / floor / 1e6:,.0f} MB/s of frames)")
+        for label, use_iter in (("catch-up, on_event callback", False),
+                                ("catch-up, async for", True)):
+            t = asyncio.run(_catch_up(client_url, args.count, use_iter))
+            r = args.count / t
+            print(f"{label:32s} {r:>12,.0f} msgs/s  ratio to floor {r / fr:5.2f}  "
+                  f"({args.count:,} messages in {t:.2f} s)")
+        n = int(args.rate * args.seconds)
+        lat = asyncio.run(_latency(client_url, parent, n, args.rate))
+        print(f"online at {args.rate:,.0f} msgs/s: {len(lat):,} of {n:,} received, "
+              f"p50 {_pct(lat, 0.5):7.1f} us, p99 {_pct(lat, 0.99):7.1f} us, "
+              f"max {max(lat) / 1e3:8.1f} us")
+    finally:
+        parent.send(("stop",))
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
+if __name__ == "__main__":
+    main()
