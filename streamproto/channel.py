@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 from streamproto.config import Url, load_url, parse_params
 from streamproto.errors import ChannelError
-from streamproto.events import CLOSED, ERROR, State, Event
+from streamproto.events import CLOSED, CLOSING, ERROR, State, Event
 
 __all__ = ["Channel", "EventCallback"]
 
@@ -139,7 +139,15 @@ class Channel:
         raise NotImplementedError
 
     async def close(self) -> None:
-        raise NotImplementedError
+        """Closing, the channel's own teardown (:meth:`_shutdown`), then Closed."""
+        if self.state == CLOSED:
+            return
+        self._set_state(CLOSING)
+        await self._shutdown()
+        self._set_state(CLOSED)
+
+    async def _shutdown(self) -> None:
+        """Release sockets, files and tasks (each channel's own part of :meth:`close`)."""
 
     def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
         raise NotImplementedError

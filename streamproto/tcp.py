@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any, Mapping
 
-from streamproto.address import Address, UnixAddress, address_from_params, format_sockaddr, resolve
+from streamproto.address import Address, address_from_params, format_sockaddr, resolve
 from streamproto.channel import Channel
 from streamproto.config import Url, parse_bool, parse_int, parse_size
 from streamproto.errors import ChannelError, ConfigError, ProtocolError
@@ -336,14 +336,6 @@ class TcpServer(_FramedMixin):
         self._servers, self._socks, self._paths = [], [], []
         await asyncio.sleep(0)
 
-    async def close(self) -> None:
-        """Drop every connection, stop listening, remove Unix socket files."""
-        if self.state == CLOSED:
-            return
-        self._set_state(CLOSING)
-        await self._shutdown()
-        self._set_state(CLOSED)
-
 
 class _AcceptedConn(_Conn):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -400,13 +392,9 @@ class TcpClient(_FramedMixin):
         else:
             self._set_state(CLOSED, "connection closed by peer")
 
-    async def close(self) -> None:
-        if self.state == CLOSED:
-            return
-        self._set_state(CLOSING)
+    async def _shutdown(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and conn.transport is not None:
             conn.closing = True
             conn.transport.close()
             await asyncio.sleep(0)
-        self._set_state(CLOSED)

@@ -165,11 +165,8 @@ class PubServer(Channel):
             raise ChannelError(f"{self.name}: disconnect of unknown subscriber {addr}")
         self.core.disconnect(addr, "disconnected by the server")
 
-    async def close(self) -> None:
+    async def _shutdown(self) -> None:
         """Drop subscribers, stop listening, remove Unix socket files."""
-        if self.state == CLOSED:
-            return
-        self._set_state(CLOSING)
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -182,7 +179,6 @@ class PubServer(Channel):
         for ls in self._listeners:
             ls.close()
         self._listeners = []
-        self._set_state(CLOSED)
 
 
 class _ClientProto(asyncio.Protocol):
@@ -261,12 +257,8 @@ class PubClient(Channel):
         else:
             self._set_state(ACTIVE)
 
-    async def close(self) -> None:
-        if self.state == CLOSED:
-            return
-        self._set_state(CLOSING)
+    async def _shutdown(self) -> None:
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
             proto.transport.close()
             await asyncio.sleep(0)
-        self._set_state(CLOSED)

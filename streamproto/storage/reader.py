@@ -19,11 +19,11 @@ is still read to its end.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Callable, Iterator
 
 from streamproto.errors import StorageError
-from streamproto.events import END_OF_DATA, Control, Data
+from streamproto.events import Control, Data
+from streamproto.storage.base import Closeable, follow
 from streamproto.storage.cursor import EOF, INCOMPLETE, SEQ_MAX, Cursor
 from streamproto.storage.format import META_MAX, FileMeta, StorageFormatError, decode_meta
 
@@ -56,7 +56,7 @@ def read_meta(fd: int, path: str) -> FileMeta:
     return decode_meta(data, path)
 
 
-class FileReader:
+class FileReader(Closeable):
     """Reads a ``file://`` storage file (see module docstring).
 
     ``scheme``: URL string or tllschema Scheme overriding the stored one. ``seq``: start at the
@@ -250,25 +250,7 @@ class FileReader:
         ``end_of_data``: ``once`` yields ``Control('EndOfData', 20)`` the first time the end
         is reached, ``many`` after every batch; torn tails do not count as an end.
         """
-        idle_since = time.monotonic()
-        eod_sent = False
-        while True:
-            got = False
-            for m in self:
-                got = True
-                yield m
-            now = time.monotonic()
-            if got:
-                idle_since = now
-            if (end_of_data and self._cursor.status == EOF
-                    and (not eod_sent or (end_of_data == "many" and got))):
-                eod_sent = True
-                yield Control("EndOfData", END_OF_DATA, 0)
-            if stop is not None and stop():
-                return
-            if timeout is not None and now - idle_since >= timeout:
-                return
-            time.sleep(poll)
+        return follow(lambda: self, lambda: self._cursor.status == EOF, poll, timeout, stop, end_of_data)
 
     def decode(self, msg: Data) -> Any:
         """Decoded view of a message through the data scheme (tllschema Record)."""
@@ -286,14 +268,3 @@ class FileReader:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> "FileReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -19,12 +19,12 @@ set (``PREFIX.x.dat`` with ``x`` neither a seq nor ``current``) are errors too.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from streamproto.errors import StorageError
-from streamproto.events import END_OF_DATA, ROTATE, Control, Data
+from streamproto.events import ROTATE, Control, Data
+from streamproto.storage.base import Closeable, follow
 from streamproto.storage.cursor import EOF
 from streamproto.storage.reader import FileReader, load_scheme
 from streamproto.storage.writer import FileWriter, SeqError, scheme_string
@@ -130,7 +130,7 @@ def scan(directory: str, prefix: str) -> list[RotateFile]:
     return data + [f for f in cur if f.first is None]
 
 
-class RotateReader:
+class RotateReader(Closeable):
     """Reads a rotate set as one stream (see module docstring).
 
     ``seq``: start at the first message with seq >= this (in the file with the largest first
@@ -231,25 +231,7 @@ class RotateReader:
                stop: Callable[[], bool] | None = None,
                end_of_data: str | None = None) -> Iterator[Data | Control]:
         """Like FileReader.follow, across rotations (other processes included)."""
-        idle_since = time.monotonic()
-        eod_sent = False
-        while True:
-            got = False
-            for m in self:
-                got = True
-                yield m
-            now = time.monotonic()
-            if got:
-                idle_since = now
-            if (end_of_data and self._child._cursor.status == EOF
-                    and (not eod_sent or (end_of_data == "many" and got))):
-                eod_sent = True
-                yield Control("EndOfData", END_OF_DATA, 0)
-            if stop is not None and stop():
-                return
-            if timeout is not None and now - idle_since >= timeout:
-                return
-            time.sleep(poll)
+        return follow(lambda: self, lambda: self._child._cursor.status == EOF, poll, timeout, stop, end_of_data)
 
     def decode(self, msg: Data) -> Any:
         """Decoded view of a message (through :attr:`scheme`)."""
@@ -265,14 +247,9 @@ class RotateReader:
             self._child.close()
             self._child = None
 
-    def __enter__(self) -> "RotateReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class RotateWriter:
+class RotateWriter(Closeable):
     """Writes a rotate set: posts go to ``PREFIX.current.dat``; :meth:`rotate` closes it.
 
     Keyword arguments other than ``filename_key``, ``autoseq`` and ``scheme`` go to
@@ -356,11 +333,6 @@ class RotateWriter:
             self._w.close()
             self._w = None
 
-    def __enter__(self) -> "RotateWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _same_scheme(stored: str, given: Any) -> bool:

@@ -32,6 +32,7 @@ from typing import Any
 import lz4.block
 
 from streamproto.errors import ChannelError, StorageError
+from streamproto.storage.base import Closeable
 from streamproto.storage.cursor import HIST_KEEP
 from streamproto.storage.format import (
     COMPRESSION, DEFAULT_BLOCK, MARKER, MIN_RECORD, FileMeta, block_header, encode_meta,
@@ -63,7 +64,7 @@ def scheme_string(scheme: Any) -> str:
     return load_scheme(scheme).dump("yamls+gz")
 
 
-class FileWriter:
+class FileWriter(Closeable):
     """Appends messages to a ``file://`` storage file (see module docstring)."""
 
     def __init__(self, path: str | os.PathLike, *, block: int = DEFAULT_BLOCK,
@@ -336,14 +337,3 @@ class FileWriter:
                 os.close(self._fd)
                 self._fd = -1
 
-    def __enter__(self) -> "FileWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from streamproto.channel import Channel
 from streamproto.config import Url, child_url, parse_bool, parse_params, parse_size
 from streamproto.errors import ChannelError, ConfigError, StorageError
-from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Control, Data
+from streamproto.events import ACTIVE, CLOSED, ERROR, OPENING, Control, Data
 from streamproto.pub.channel import PubServer
 from streamproto.storage.rotate import RotateWriter
 from streamproto.storage.url import open_writer
@@ -135,15 +135,8 @@ class StreamServer(Channel):
         self.info["seq"] = str(self.last_seq)
         self._set_state(ACTIVE)
 
-    async def close(self) -> None:
-        """Drop every client, close the sockets and the storage."""
-        if self.state == CLOSED:
-            return
-        self._set_state(CLOSING)
-        await self._shutdown()
-        self._set_state(CLOSED)
-
     async def _shutdown(self) -> None:
+        """Drop every client, close the sockets and the storage."""
         if self._wake_handle is not None:
             self._wake_handle.cancel()
             self._wake_handle = None
