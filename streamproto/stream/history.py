@@ -32,7 +32,7 @@ Message = tuple[int, int, bytes]
 #: A read stops once this many body bytes were collected (bounds a request connection's
 #: memory to its write-buffer high water plus about this, whatever the message size).
 BATCH_BYTES = 256 * 1024
-_FIRST = 16
+_FIRST = 1  # then sized by the average body: a batch never overshoots BATCH_BYTES by more than one message
 
 
 class StorageHistory:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from streamproto import events as ev
 from streamproto.storage import FileWriter
 from streamproto.stream.channel import StreamClient, StreamServer
-
+from tests.streamproto.netutil import until
 from tests.streamproto.stream.stream_wirelog import EventLine
 
 STORED = [(10, 10, b"aaa"), (10, 20, b"bbb"), (10, 30, b"ccc")]
@@ -85,13 +85,7 @@ class Collector:
         return [e.state for e in self.events if isinstance(e, ev.State)]
 
 
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.002)
+wait_for = until  # poll a condition with a bounded wait (tests/streamproto/netutil.py)
 
 
 class Proxy:
