@@ -2,7 +2,8 @@
 
     python bench/storage.py [--count 1000000] [--big 10000000] [--dir DIR] [--seeks 200]
 
-Prints msgs/s and MB/s (of body bytes) for writing (write-through and buffered) and reading,
+Prints msgs/s and MB/s (of body bytes) for writing (mmap write-through, the default; posix pwrite
+write-through; posix buffered) and reading,
 the time per seek, and the ratio to a bare ``struct`` loop over the same bytes.
 """
 from __future__ import annotations
@@ -28,11 +29,12 @@ def bodies(n: int) -> list[bytes]:
     return [TX.pack(t0 + i * 1000, i, 97612 + i % 1000, i % 100) for i in range(min(n, 65536))]
 
 
-def write(path: str, n: int, buffer: int, block: int = 1 << 20, lz4: bool = False) -> float:
+def write(path: str, n: int, buffer: int, block: int = 1 << 20, lz4: bool = False,
+          io: str = "posix") -> float:
     bs = bodies(n)
     m = len(bs)
     t = time.perf_counter()
-    with FileWriter(path, block=block, io="posix", buffer=buffer, overwrite=True,
+    with FileWriter(path, block=block, io=io, buffer=buffer, overwrite=True,
                     compression="lz4" if lz4 else "none") as w:
         post = w.post
         for i in range(n):
@@ -117,8 +119,9 @@ def main() -> None:
         p = os.path.join(d, "tx.dat")
         fw = floor_write(n)
         print(f"struct write floor: {n / fw:>12,.0f} msgs/s  {mb / fw:7.1f} MB/s")
-        for label, buf in (("write (write-through)", 0), ("write (buffer=1mb)", 1 << 20)):
-            dt = write(p, n, buf)
+        for label, buf, io in (("write (mmap, default)", 0, "mmap"), ("write (posix, pwrite)", 0, "posix"),
+                               ("write (posix, 1mb buf)", 1 << 20, "posix")):
+            dt = write(p, n, buf, io=io)
             print(f"{label:22}: {n / dt:>12,.0f} msgs/s  {mb / dt:7.1f} MB/s  "
                   f"ratio to floor {fw / dt:.2f}")
         fr = floor_read(p)

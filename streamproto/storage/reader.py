@@ -93,6 +93,7 @@ class FileReader(Closeable):
                 self.seek_end()
         except BaseException:
             os.close(self._fd)
+            self._fd = -1  # or __del__ would close the number again, by then maybe another file's
             raise
 
     # -- properties ------------------------------------------------------------------------

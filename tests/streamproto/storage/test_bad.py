@@ -90,3 +90,23 @@ def test_skip_frame_at_block_start(gcopy):
     patch(p, 1024, b"\xff\xff\xff\xff")
     with pytest.raises(StorageFormatError, match="offset 1024 .*skip frame at the start of block 1"):
         list(FileReader(p))
+
+
+def test_failed_open_does_not_close_a_reused_descriptor_later(tmp_path):
+    """A reader failing in __init__ closes its fd once; its __del__ must not close the number again."""
+    import gc
+    import os
+
+    bad = tmp_path / "bad.dat"
+    bad.write_bytes(b"not a TLL file at all" * 10)
+    try:
+        FileReader(bad)
+    except StorageError as e:
+        kept = e  # like an error handed to another thread: its traceback keeps the reader alive
+    other = os.open(tmp_path / "other", os.O_CREAT | os.O_RDWR)  # takes the freed number
+    try:
+        del kept
+        gc.collect()  # the half-built reader goes now
+        os.fstat(other)  # still open: the failed reader did not close it a second time
+    finally:
+        os.close(other)

@@ -340,8 +340,12 @@ def test_every_seq_delivered_once_in_order(n_stored, gap, mode, start, ring_size
     sim.run()
     c = sim.client
     if c.state is ClientState.ERROR:
-        # only legitimate failures: empty server (not initial), or a start beyond last + 1
-        assert c.error.startswith(("Server has no data", "Invalid server seq", "Server error: Failed to request last"))
+        # only legitimate failures: empty server (not initial), a start beyond last + 1, or a
+        # tiny online buffer overflowing before the Reply came (nothing can refill it: reopen)
+        allowed = ("Server has no data", "Invalid server seq", "Server error: Failed to request last")
+        if ring_size == 1024:
+            allowed += ("Online buffer overflowed while waiting for the server's reply",)
+        assert c.error.startswith(allowed)
         return
     all_seqs = [s for s in range(0, nxt, gap)]
     if mode in ("seq", "seq-data"):
