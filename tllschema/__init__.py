@@ -9,7 +9,7 @@
 from tllschema.errors import DecodeError, EncodeError, ParseError, SchemeError
 from tllschema.model import Field, Message
 from tllschema.plain import plain
-from tllschema.runtime import Record
+from tllschema.record import Record
 from tllschema.scheme import Scheme, load
 from tllschema.values import Bits, Duration, TimePoint, UnionValue
 

@@ -26,7 +26,7 @@ from tllschema.errors import DecodeError, EncodeError, SchemeError
 from tllschema.model import (
     Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
 )
-from tllschema.runtime import Record
+from tllschema.record import Record
 from tllschema.values import (
     Duration, TimePoint,
 )

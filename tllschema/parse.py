@@ -8,118 +8,18 @@ already defined.
 from __future__ import annotations
 
 import copy
-import os
 import re
-from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 from tllschema.errors import ParseError
+from tllschema.tree import flatten, leaves, load_yaml, parse_bool, parse_int, sorted_map, to_tree
 from tllschema.model import (
     INT_TYPES, POINTER_VERSIONS, RESOLUTIONS, Array, BitField, BitsDef, Bytes, EnumDef, Field, Message,
     MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
 )
 
-_Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
-_INT_RE = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\Z")
 _SCALARS = set(INT_TYPES) | {"double", "decimal128"}
-
-
-def parse_int(text: Any, what: str) -> int:
-    """TLL integer syntax: optional sign, decimal or 0x hex (no octal)."""
-    if not isinstance(text, str) or not _INT_RE.match(text.strip()):
-        raise ParseError(f"{what}: invalid integer {text!r}")
-    return int(text.strip(), 0) if "x" in text.lower() else int(text.strip(), 10)
-
-
-def parse_bool(text: Any, what: str) -> bool:
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ParseError(f"{what}: invalid boolean {text!r} (expected true/yes/1/false/no/0)")
-
-
-def load_yaml(text: str, where: str) -> Any:
-    """YAML text -> nested dicts/lists of strings (every scalar a string, as TLL's config does)."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise ParseError(f"{where}: invalid YAML: {e}") from None
-
-
-def to_tree(node: Any, where: str = "") -> Any:
-    """Apply the config rules: dotted keys become nested maps, duplicate leaves are errors."""
-    if isinstance(node, list):
-        return [to_tree(v, where) for v in node]
-    if not isinstance(node, dict):
-        return "" if node is None else node
-    out: dict = {}
-    for key, value in node.items():
-        key = "" if key is None else str(key)
-        parts = key.split(".")
-        value = to_tree(value, where)
-        cur = out
-        for p in parts[:-1]:
-            nxt = cur.get(p)
-            if nxt is None:
-                nxt = cur[p] = {}
-            elif not isinstance(nxt, dict):
-                raise ParseError(f"{where}: failed to set value {key}: duplicate entry")
-            cur = nxt
-        last = parts[-1]
-        if last in cur:
-            if isinstance(cur[last], dict) and isinstance(value, dict):
-                _merge(cur[last], value, key, where)
-                continue
-            raise ParseError(f"{where}: failed to set value {key}: duplicate entry")
-        cur[last] = value
-    return out
-
-
-def _merge(dst: dict, src: dict, key: str, where: str) -> None:
-    for k, v in src.items():
-        if k in dst:
-            if isinstance(dst[k], dict) and isinstance(v, dict):
-                _merge(dst[k], v, f"{key}.{k}", where)
-                continue
-            raise ParseError(f"{where}: failed to set value {key}.{k}: duplicate entry")
-        dst[k] = v
-
-
-def flatten(node: Any, prefix: str = "") -> dict[str, str]:
-    """Options map -> flat dotted keys (lists become .0000, .0001 ...), sorted by key."""
-    out: dict[str, str] = {}
-    if isinstance(node, dict):
-        items = node.items()
-    elif isinstance(node, list):
-        items = ((f"{i:04d}", v) for i, v in enumerate(node))
-    else:
-        return {prefix: str(node)} if prefix else {}
-    for k, v in items:
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, (dict, list)):
-            out.update(flatten(v, key))
-        else:
-            out[key] = "" if v is None else str(v)
-    return dict(sorted(out.items()))
-
-
-def _sorted_map(node: Any, what: str) -> dict:
-    if node in ("", None):
-        return {}
-    if not isinstance(node, dict):
-        raise ParseError(f"{what}: expected a mapping")
-    return dict(sorted(node.items()))
-
-
-def _leaves(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        return [x for k in sorted(node) for x in _leaves(node[k])]
-    if isinstance(node, list):
-        return [x for v in node for x in _leaves(v)]
-    return [node] if node else []
 
 
 class _Alias:
@@ -183,15 +83,15 @@ class SchemeBuilder:
         for k, v in opts.items():
             self.options.setdefault(k, v)
         ctx = Message(name="")
-        for name, body in _sorted_map(entry.get("enums"), "enums").items():
+        for name, body in sorted_map(entry.get("enums"), "enums").items():
             if name in self.enums:
                 raise ParseError(f"duplicate enum name {name}")
             self.enums[name] = self._enum(name, body)
-        for name, body in _sorted_map(entry.get("unions"), "unions").items():
+        for name, body in sorted_map(entry.get("unions"), "unions").items():
             if name in self.unions:
                 raise ParseError(f"duplicate union name {name}")
             self.unions[name] = self._union(name, body, ctx)
-        for name, body in _sorted_map(entry.get("bits"), "bits").items():
+        for name, body in sorted_map(entry.get("bits"), "bits").items():
             if name in self.bits:
                 raise ParseError(f"duplicate bits name {name}")
             self.bits[name] = self._bits(name, body)
@@ -214,7 +114,7 @@ class SchemeBuilder:
             if isinstance(f.type, (MessageRef, UnionRef)) or (isinstance(f.type, Scalar) and f.type.sub is SubType.BITS):
                 raise ParseError(f"alias {name}: aliases to messages, unions or bits are not supported")
             self.aliases[name] = _Alias(name, a, f)
-        for url in _leaves(entry.get("import", [])):
+        for url in leaves(entry.get("import", [])):
             self._import(url, filename)
 
     def _import(self, url: str, importer: str | None) -> None:
@@ -243,7 +143,7 @@ class SchemeBuilder:
             msg = Message(name=name, msgid=msgid, options=flatten(entry.get("options", {})))
             for key, store, make in (("enums", msg.enums, self._enum), ("unions", msg.unions, None),
                                      ("bits", msg.bits, self._bits)):
-                for tname, body in _sorted_map(entry.get(key), key).items():
+                for tname, body in sorted_map(entry.get(key), key).items():
                     store[tname] = self._union(tname, body, msg) if make is None else make(tname, body)
             default_optional = parse_bool(msg.options.get("defaults.optional", "false"), "defaults.optional")
             fields = entry.get("fields", [])
@@ -555,40 +455,3 @@ class SchemeBuilder:
             except ParseError as e:
                 raise ParseError(f"union {name} variant {v['name']}: {e}") from None
         return UnionDef(name, fields)
-
-
-def read_url_text(url: str, importer: str | None) -> tuple[str, str, str | None]:
-    """Resolve a scheme URL (import target or top level) -> (canonical url, yaml text, filename)."""
-    from tllschema.url import fetch
-
-    return fetch(url, importer)
-
-
-def default_search_path() -> list[str]:
-    env = os.environ.get("TLL_SCHEME_PATH", "")
-    return [p for p in env.split(":") if p] + ["/usr/share/tll/scheme"]
-
-
-def resolve_path(path: str, importer: str | None) -> Path:
-    """Find a `yaml://` file the way the reference does (relative, cwd, then the search path)."""
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    first = p.parts[0] if p.parts else ""
-    if first in (".", ".."):
-        base = Path(importer).parent if importer else Path.cwd()
-        q = base / p
-        if not q.exists():
-            raise ParseError(f"relative import not found: {path}")
-        return q
-    if p.exists():
-        return p
-    if importer:
-        q = Path(importer).parent / p
-        if q.exists():
-            return q
-    for d in default_search_path():
-        q = Path(d) / p
-        if q.exists():
-            return q
-    raise ParseError(f"scheme file not found: {path}")

@@ -5,7 +5,7 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from tllschema.runtime import Record
+from tllschema.record import Record
 from tllschema.values import Bits, Duration, TimePoint, UnionValue
 
 

@@ -8,7 +8,7 @@ from tllschema.compile import build, generate
 from tllschema.errors import EncodeError, SchemeError
 from tllschema.model import BitsDef, EnumDef, Message, UnionDef
 from tllschema.parse import SchemeBuilder
-from tllschema.runtime import Record
+from tllschema.record import Record
 from tllschema.url import fetch
 
 

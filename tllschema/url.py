@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import zlib
 from pathlib import Path
 
@@ -15,8 +16,6 @@ def fetch(url: str, importer: str | None = None) -> tuple[str, str, str | None]:
     A string without `://` is taken as a file path. `importer` is the file doing the import,
     against which `./` and `../` paths resolve.
     """
-    from tllschema.parse import resolve_path
-
     if not isinstance(url, str):
         raise ParseError(f"scheme URL must be a string, got {type(url).__name__}")
     if "://" not in url:
@@ -66,3 +65,32 @@ def compress_text(text: str) -> str:
     if not text:
         return ""
     return base64.b64encode(zlib.compress(text.encode("utf-8"))).decode("ascii")
+
+def default_search_path() -> list[str]:
+    env = os.environ.get("TLL_SCHEME_PATH", "")
+    return [p for p in env.split(":") if p] + ["/usr/share/tll/scheme"]
+
+
+def resolve_path(path: str, importer: str | None) -> Path:
+    """Find a `yaml://` file the way the reference does (relative, cwd, then the search path)."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    first = p.parts[0] if p.parts else ""
+    if first in (".", ".."):
+        base = Path(importer).parent if importer else Path.cwd()
+        q = base / p
+        if not q.exists():
+            raise ParseError(f"relative import not found: {path}")
+        return q
+    if p.exists():
+        return p
+    if importer:
+        q = Path(importer).parent / p
+        if q.exists():
+            return q
+    for d in default_search_path():
+        q = Path(d) / p
+        if q.exists():
+            return q
+    raise ParseError(f"scheme file not found: {path}")

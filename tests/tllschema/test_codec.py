@@ -188,7 +188,7 @@ def test_nested_message_type_error_path_names_the_field_once():
 
 
 def test_float_time_values_are_kept_exactly():
-    """runtime.raw_time converts a float TimePoint/Duration through whole nanoseconds."""
+    """A float TimePoint/Duration is converted exactly, not through whole nanoseconds."""
     msg = alltypes("Logical")
     assert msg.decode(msg.encode({"ts_d": TimePoint(1e-12, "s")})).ts_d.value == 1e-12
     assert msg.decode(msg.encode({"dur_d": Duration(0.0078125, "s")})).dur_d.value == 0.0078125
