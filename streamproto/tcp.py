@@ -9,9 +9,11 @@ Also the socket helpers shared with ``pub+tcp``: :func:`listen`, :func:`connect`
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
+import stat
 import struct
 from typing import Any, Mapping
 
@@ -72,7 +74,9 @@ def _address(url: Url) -> Address:
 def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
     """Bound, listening, non-blocking sockets for every address the URL resolves to.
 
-    A stale Unix socket file is not removed (bind fails, as in the reference).
+    Unlike the reference, a stale Unix socket file (left by a server that was killed: nothing
+    accepts on it) is removed and the bind retried, so a crashed server restarts by itself; a
+    path some live server still listens on stays an error.
     """
     addr = _address(url)
     backlog = url.get("listen-backlog", 10, parse_int, prefixes)
@@ -88,7 +92,13 @@ def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
             try:
                 s.bind(sockaddr)
             except OSError as e:
-                raise ChannelError(f"cannot bind {addr}: {e.strerror}") from None
+                if not (e.errno == errno.EADDRINUSE and family == socket.AF_UNIX
+                        and _remove_stale_socket(sockaddr)):
+                    raise ChannelError(f"cannot bind {addr}: {e.strerror}") from None
+                try:
+                    s.bind(sockaddr)
+                except OSError as e2:
+                    raise ChannelError(f"cannot bind {addr}: {e2.strerror}") from None
             s.listen(backlog)
             s.setblocking(False)
     except BaseException:
@@ -96,6 +106,33 @@ def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
             s.close()
         raise
     return socks
+
+
+def _remove_stale_socket(path: Any) -> bool:
+    """Remove a Unix socket file nobody listens on; False when it is live or not a socket."""
+    if not isinstance(path, str) or not path or path.startswith("\0"):
+        return False
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return False  # a live server answers: not ours to remove
+    except ConnectionRefusedError:
+        pass
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    log.warning("removing stale socket file %s (no server listens on it)", path)
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def bound_addresses(socks: list[socket.socket]) -> list[str]:

@@ -120,20 +120,32 @@ async def test_client_receive_limit_is_an_error(tmp_path):
 
 
 @run
-async def test_stale_unix_socket_is_a_bind_error_and_close_unlinks(tmp_path):
+async def test_stale_unix_socket_is_replaced_and_close_unlinks(tmp_path):
     path = tmp_path / "stale.sock"
     s = socket.socket(socket.AF_UNIX)
     s.bind(str(path))
-    s.close()
+    s.close()  # a killed server leaves its socket file: nothing listens on it
     srv = TcpServer(f"tcp://{path};mode=server", on_event=lambda e: None)
-    with pytest.raises(ChannelError, match="cannot bind"):
-        await srv.open()
-    assert srv.state == ERROR
-    path.unlink()
     await srv.open()
-    assert path.exists()
+    assert srv.state == ACTIVE and path.exists()
     await srv.close()
     assert not path.exists()
+
+
+@run
+async def test_live_unix_socket_or_other_file_is_a_bind_error(tmp_path):
+    live = TcpServer(f"tcp://{tmp_path}/live.sock;mode=server", on_event=lambda e: None)
+    await live.open()
+    second = TcpServer(f"tcp://{tmp_path}/live.sock;mode=server", on_event=lambda e: None)
+    with pytest.raises(ChannelError, match="cannot bind .*Address already in use"):
+        await second.open()
+    assert second.state == ERROR
+    await live.close()
+    (tmp_path / "plain").write_text("not a socket")
+    other = TcpServer(f"tcp://{tmp_path}/plain;mode=server", on_event=lambda e: None)
+    with pytest.raises(ChannelError, match="cannot bind"):
+        await other.open()
+    assert (tmp_path / "plain").read_text() == "not a socket"
 
 
 @run
