@@ -103,20 +103,28 @@ def init_fields(rec: Record, value: Any, fields: dict) -> None:
         elif not isinstance(value, dict):
             raise EncodeError(f"expected a mapping or record, got {type(value).__name__}", message=rec.NAME)
         fields = {**value, **fields}
-    names, attrs = rec.FIELDS, rec._ATTRS
+    attr_of = _attr_map(type(rec))
     for key, v in fields.items():
         if v is None:
             continue
-        try:
-            attr = attrs[names.index(key)]
-        except ValueError:
-            raise EncodeError(f"no field {key!r} (fields: {', '.join(names)})", message=rec.NAME) from None
+        attr = attr_of.get(key)
+        if attr is None:
+            raise EncodeError(f"no field {key!r} (fields: {', '.join(rec.FIELDS)})", message=rec.NAME)
         try:
             setattr(rec, attr, v)
         except EncodeError as e:
             if not e.path:
                 e.within(key, rec.NAME)
             raise
+
+
+def _attr_map(cls: type) -> dict[str, str]:
+    """Field name -> attribute name, built once per record class."""
+    m = cls.__dict__.get("_ATTR_OF")
+    if m is None:
+        m = dict(zip(cls.FIELDS, cls._ATTRS))
+        setattr(cls, "_ATTR_OF", m)
+    return m
 
 
 def pack_failure(rec: Record) -> None:

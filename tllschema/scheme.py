@@ -32,7 +32,8 @@ class Scheme:
                 self.by_msgid[m.msgid] = m
         self._ns = build(self.messages, url)
         for m in self.messages:
-            m.record_class = self._ns["MESSAGES"][m.name]  # type: ignore[attr-defined]
+            cls = m.record_class = self._ns["MESSAGES"][m.name]  # type: ignore[attr-defined]
+            m.decode = cls.decode  # type: ignore[attr-defined]  # the generated classmethod itself: no extra call
 
     def message(self, key: str | int) -> Message:
         """Message by name or msgid; SchemeError when there is none."""

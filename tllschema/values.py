@@ -286,8 +286,25 @@ def fixed_to_decimal(raw: int, precision: int) -> Decimal:
     return Decimal(raw) * _SCALE[precision]  # exact: at most 20 digits, default precision is 28
 
 
+_PLAIN_DECIMAL = re.compile(r"\s*([+-]?)(\d+)(?:\.(\d*))?\s*\Z")
+
+
 def decimal_to_fixed(value: Any, precision: int) -> int:
     """Decimal/str/int/float -> raw integer; error if digits would be lost."""
+    kind = type(value)
+    if kind is int:
+        return value * 10 ** precision
+    if kind is str:  # the common '97.21': integer arithmetic, no Decimal
+        m = _PLAIN_DECIMAL.match(value)
+        if m:
+            sign, whole, frac = m.groups()
+            frac = frac or ""
+            if len(frac) > precision:
+                if frac[precision:].strip("0"):
+                    raise ValueError(f"{value!r} has more than {precision} decimal places")
+                frac = frac[:precision]
+            raw = int(whole + frac.ljust(precision, "0"))
+            return -raw if sign == "-" else raw
     d = to_decimal(value)
     if not d.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
