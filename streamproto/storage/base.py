@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from streamproto.events import END_OF_DATA, Control, Data
 
@@ -24,6 +24,29 @@ class Closeable:
             self.close()
         except Exception:
             pass
+
+
+class MetaView:
+    """Properties read from the file's metadata record (`self.meta`, a FileMeta)."""
+
+    meta: Any
+
+    @property
+    def block(self) -> int:
+        return self.meta.block
+
+    @property
+    def version(self) -> int:
+        return self.meta.version
+
+    @property
+    def compression(self) -> str:
+        return self.meta.compression_name
+
+    @property
+    def scheme_url(self) -> str:
+        """The scheme string stored in the file ("" if none)."""
+        return self.meta.scheme
 
 
 def follow(batches: Callable[[], Iterable[Data | Control]], at_end: Callable[[], bool], poll: float,

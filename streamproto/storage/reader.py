@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from streamproto.errors import StorageError
 from streamproto.events import Control, Data
-from streamproto.storage.base import Closeable, follow
+from streamproto.storage.base import Closeable, MetaView, follow
 from streamproto.storage.cursor import EOF, INCOMPLETE, SEQ_MAX, Cursor
 from streamproto.storage.format import META_MAX, FileMeta, StorageFormatError, decode_meta
 
@@ -56,7 +56,7 @@ def read_meta(fd: int, path: str) -> FileMeta:
     return decode_meta(data, path)
 
 
-class FileReader(Closeable):
+class FileReader(MetaView, Closeable):
     """Reads a ``file://`` storage file (see module docstring).
 
     ``scheme``: URL string or tllschema Scheme overriding the stored one. ``seq``: start at the
@@ -97,23 +97,6 @@ class FileReader(Closeable):
             raise
 
     # -- properties ------------------------------------------------------------------------
-    @property
-    def block(self) -> int:
-        return self.meta.block
-
-    @property
-    def version(self) -> int:
-        return self.meta.version
-
-    @property
-    def compression(self) -> str:
-        return self.meta.compression_name
-
-    @property
-    def scheme_url(self) -> str:
-        """The scheme string stored in the file ("" if none)."""
-        return self.meta.scheme
-
     @property
     def scheme(self) -> Any:
         """Data scheme (tllschema.Scheme): the given one, else the stored one, else None."""

@@ -35,7 +35,7 @@ from typing import Any
 import lz4.block
 
 from streamproto.errors import ChannelError, StorageError
-from streamproto.storage.base import Closeable
+from streamproto.storage.base import Closeable, MetaView
 from streamproto.storage.cursor import HIST_KEEP
 from streamproto.storage.format import (
     COMPRESSION, DEFAULT_BLOCK, MARKER, MIN_RECORD, FileMeta, block_header, encode_meta,
@@ -68,7 +68,7 @@ def scheme_string(scheme: Any) -> str:
     return load_scheme(scheme).dump("yamls+gz")
 
 
-class FileWriter(Closeable):
+class FileWriter(MetaView, Closeable):
     """Appends messages to a ``file://`` storage file (see module docstring)."""
 
     def __init__(self, path: str | os.PathLike, *, block: int = DEFAULT_BLOCK,
@@ -203,22 +203,6 @@ class FileWriter(Closeable):
                 self._mm = mmap.mmap(self._fd, size)
 
     # -- properties ------------------------------------------------------------------------
-    @property
-    def block(self) -> int:
-        return self.meta.block
-
-    @property
-    def version(self) -> int:
-        return self.meta.version
-
-    @property
-    def compression(self) -> str:
-        return self.meta.compression_name
-
-    @property
-    def scheme_url(self) -> str:
-        return self.meta.scheme
-
     @property
     def scheme(self) -> Any:
         """Data scheme: the one given at open, else the stored one (tllschema.Scheme or None)."""
