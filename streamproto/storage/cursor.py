@@ -84,6 +84,10 @@ class Cursor:
         self.status = OK
         if self.lz4:
             while k > 0:
+                if self.pos != self.bs or not self.bs:
+                    k -= self._lz4_run(out, k, min_seq)
+                    if k <= 0:
+                        break
                 r = self._step(out, min_seq)
                 if r < 0:
                     break
@@ -127,6 +131,54 @@ class Cursor:
                 break
             k -= r
         return limit - k
+
+    def _lz4_run(self, out: list, k: int, min_seq: int) -> int:
+        """Fast path over the LZ4 records of the current block held in the window.
+
+        Stops (leaving the record to the checked `_step`) at anything unusual: the block's last
+        16 bytes, a torn or invalid frame, a record that does not decompress into 4 KiB.
+        """
+        buf, base, B = self.buf, self.base, self.B
+        off = self.pos - base
+        n = len(buf)
+        bend = self.bs + B - base
+        v1 = self.version >= 1
+        uframe = UFRAME.unpack_from
+        umsg = _MSG.unpack_from
+        decompress = lz4.block.decompress
+        size = min(B, 4096)
+        h = self.hist
+        delta, last = self.delta, self.last_seq
+        ap, D = out.append, Data
+        got = 0
+        while got < k and 0 <= off and off + MIN_RECORD <= bend and off + 4 <= n:
+            f = uframe(buf, off)[0]
+            if v1:
+                if f < MARKER:
+                    break
+                f -= MARKER
+            e = off + f
+            if f < 6 or e > n or e > bend or buf[e - 1] < 128:
+                break
+            try:  # LZ4 itself uses only the last 64 KiB of the dictionary
+                u = decompress(buf[off + 4:e - 1], uncompressed_size=size, dict=h)
+            except lz4.block.LZ4BlockError:
+                break
+            if len(u) < 12:
+                break
+            msgid, field = umsg(u)
+            seq = delta = field + delta
+            h += u
+            if len(h) > 4 * HIST_KEEP:
+                del h[:-HIST_KEEP]
+            if seq >= min_seq:
+                ap(D(msgid, seq, u[12:]))
+                got += 1
+            off = e
+            last = seq
+        self.pos = base + off
+        self.delta, self.last_seq = delta, last
+        return got
 
     def _step(self, out: list, min_seq: int) -> int:
         """Handle one record or block transition the slow, fully checked way.
