@@ -18,6 +18,7 @@ from streamproto.config import Url, load_processor_object, load_url, parse_param
 from streamproto.errors import StreamprotoError
 from streamproto.events import CLOSED, ERROR, STATE_IDS, Control, Data, State
 from streamproto.registry import create_channel
+from tools.dumpfmt import format_yaml_body, hexdump
 
 
 def _channel_args(url: str | None, config: str | None, obj: str | None,
@@ -100,14 +101,14 @@ class _Printer:
             return (f"Recv message: type: Control, msgid: {ev.msgid}, name: {ev.name}, "
                     f"seq: {ev.seq}, size: {len(ev.body)}{addr}\n")
         name, plain = _decode(self.ch, ev.msgid, ev.body)
-        head = (f"Recv message: type: Data, msgid: {ev.msgid}, "
-                + (f"name: {name}, " if name else "")
-                + f"seq: {ev.seq}, size: {len(ev.body)}"
+        if name is None:  # as the reference names it
+            name = "(no scheme)" if self.ch.scheme is None else "(no message)"
+        head = (f"Recv message: type: Data, msgid: {ev.msgid}, name: {name}, "
+                f"seq: {ev.seq}, size: {len(ev.body)}"
                 + (f", addr: {ev.addr}" if ev.addr is not None else "") + "\n")
         if plain is not None:
-            from tools.dumpfmt import format_yaml_body
             return head + format_yaml_body(plain, 2)
-        return head + (f"  hex: {ev.body.hex()}\n" if ev.body else "")
+        return head + hexdump(ev.body)
 
 
 def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int]) -> float | None:

@@ -85,3 +85,15 @@ def format_message_yaml(seq: int, name: str, plain: dict[str, Any] | None,
     if plain is not None:
         out += "  data:\n" + format_yaml_body(plain, 4) if plain else "  data: {}\n"
     return out
+
+
+def hexdump(data: bytes) -> str:
+    """TLL's dump of a body without a scheme: 16 bytes a line, offset, hex in groups of 4, text."""
+    lines = []
+    for off in range(0, len(data), 16):
+        chunk = data[off:off + 16]
+        cells = "".join((f"{chunk[i]:02x} " if i < len(chunk) else "   ") + (" " if i % 4 == 3 else "")
+                        for i in range(16))
+        text = "".join(chr(c) if 32 <= c < 127 else "." for c in chunk)
+        lines.append(f"  {off:08x}:  {cells}{text}\n")
+    return "".join(lines)

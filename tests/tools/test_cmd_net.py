@@ -89,7 +89,7 @@ processor.objects:
         r = subscribe("--config", str(cfg), "--object", "client", "--count", "1",
                       "--timeout", "10")
         assert r.returncode == 0, r.stderr
-        assert "Recv message: type: Data, msgid: 1, seq: 7, size: 1" in r.stdout
+        assert "Recv message: type: Data, msgid: 1, name: (no scheme), seq: 7, size: 1" in r.stdout
     finally:
         stop(server)
     r = subscribe("--config", str(cfg), "--object", "nope")
@@ -203,7 +203,8 @@ def test_stream_subscribe_error_and_log_format(tmp_path):
         in bad.stdout
     assert good.returncode == 0, good.stderr
     assert good.stdout.splitlines()[2:5] == [
-        "Recv message: type: Data, msgid: 10, seq: 30, size: 3", "  hex: 636363",
+        "Recv message: type: Data, msgid: 10, name: (no scheme), seq: 30, size: 3",
+        '  00000000:  63 63 63                                            ccc',
         "Recv message: type: Control, msgid: 10, name: Online, seq: 30, size: 0"]
 
 
