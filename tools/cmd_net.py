@@ -90,6 +90,12 @@ class _Printer:
             d["data"] = plain
         return d
 
+    def posted(self, msgid: int, seq: int, body: bytes) -> None:
+        """A message the server posted, in the log format only (TLL's ``Post message`` dump)."""
+        if self.fmt == "log":
+            self.out.write(self._data_log("Post", msgid, seq, body, None))
+            self.out.flush()
+
     def _log(self, ev: Any) -> str:
         if isinstance(ev, State):
             why = f" ({ev.reason})" if ev.reason else ""
@@ -100,18 +106,21 @@ class _Printer:
             addr = f", addr: {ev.addr}" if ev.addr is not None else ""
             return (f"Recv message: type: Control, msgid: {ev.msgid}, name: {ev.name}, "
                     f"seq: {ev.seq}, size: {len(ev.body)}{addr}\n")
-        name, plain = _decode(self.ch, ev.msgid, ev.body)
+        return self._data_log("Recv", ev.msgid, ev.seq, ev.body, ev.addr)
+
+    def _data_log(self, text: str, msgid: int, seq: int, body: bytes, addr: int | None) -> str:
+        name, plain = _decode(self.ch, msgid, body)
         if name is None:  # as the reference names it
             name = "(no scheme)" if self.ch.scheme is None else "(no message)"
-        head = (f"Recv message: type: Data, msgid: {ev.msgid}, name: {name}, "
-                f"seq: {ev.seq}, size: {len(ev.body)}"
-                + (f", addr: {ev.addr}" if ev.addr is not None else "") + "\n")
+        head = (f"{text} message: type: Data, msgid: {msgid}, name: {name}, seq: {seq}, size: {len(body)}"
+                + (f", addr: {addr}" if addr is not None else "") + "\n")
         if plain is not None:
             return head + format_yaml_body(plain, 2)
-        return head + hexdump(ev.body)
+        return head + hexdump(body)
 
 
-def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int]) -> float | None:
+def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int],
+               printer: "_Printer | None" = None) -> float | None:
     """Post one JSON line; returns a sleep duration for ``{"sleep": S}``."""
     try:
         rec = json.loads(line)
@@ -154,6 +163,8 @@ def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int]) -> fl
         if isinstance(stored, int):             # stream+ servers return the stored seq
             seq = stored
         ok = stored is not _FAILED
+        if ok and printer is not None:
+            printer.posted(msgid, seq, body)
     else:
         for a in targets:
             _report(lineno, ch.post, msgid, seq, body, addr=a)
@@ -200,7 +211,7 @@ async def _serve(init: Url, params: dict[str, str], post_jsonl: str | None, fmt:
                     return
                 lineno += 1
                 if line.strip():
-                    pause = _post_line(ch, line, lineno, state)
+                    pause = _post_line(ch, line, lineno, state, printer)
                     if pause:
                         await asyncio.sleep(pause)
         finally:
