@@ -24,7 +24,7 @@ import construct as cs
 
 from tllschema.errors import DecodeError, EncodeError, SchemeError
 from tllschema.model import (
-    Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
+    Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
 )
 from tllschema.record import Record
 from tllschema.values import (
@@ -70,6 +70,59 @@ class FieldSlot(cs.Subconstruct):
             raise EncodeError(f"cannot encode {obj!r}: {e}").within(self.name) from None
 
 
+class PresenceMap(cs.Construct):
+    """The `pmap` field: on build, one bit per optional field that has a value (spec §2.11)."""
+
+    def __init__(self, size: int, bits: dict[str, int]):
+        super().__init__()
+        self.size = size
+        self.bits = bits  # optional field name -> bit index
+        self.flagbuildnone = True
+
+    def _sizeof(self, context, path):
+        return self.size
+
+    def _parse(self, stream, context, path):
+        stream.seek(stream.tell() + self.size)  # read by each OptionalField where it is needed
+        return None
+
+    def _build(self, obj, stream, context, path):
+        value = 0
+        for name, bit in self.bits.items():
+            if context.get(name) is not None:
+                value |= 1 << bit
+        try:
+            stream.write(value.to_bytes(self.size, "little"))
+        except OverflowError:
+            raise EncodeError(f"presence map of {self.size} bytes is too small for bit {value.bit_length() - 1}") from None
+        return obj
+
+
+class OptionalField(cs.Subconstruct):
+    """An optional field: decoded only when its presence bit is set, else None (left zero)."""
+
+    def __init__(self, subcon: cs.Construct, bit: int, offset: int, pmap_offset: int, pmap_size: int):
+        super().__init__(subcon)
+        self.bit, self.offset, self.pmap_offset, self.pmap_size = bit, offset, pmap_offset, pmap_size
+        self.flagbuildnone = True
+
+    def _parse(self, stream, context, path):
+        pos = stream.tell()
+        stream.seek(pos - self.offset + self.pmap_offset)
+        present = (int.from_bytes(stream.read(self.pmap_size), "little") >> self.bit) & 1
+        stream.seek(pos)
+        if not present:
+            stream.seek(pos + self.subcon._sizeof(context, path))
+            return None
+        return self.subcon._parsereport(stream, context, path)
+
+    def _build(self, obj, stream, context, path):
+        if obj is None:
+            stream.seek(stream.tell() + self.subcon._sizeof(context, path))  # absent: zeros
+            return obj
+        return self.subcon._build(obj, stream, context, path)
+
+
 class RecordAdapter(cs.Adapter):
     """A message's Struct <-> its Record class (the same one the fast path returns)."""
 
@@ -81,6 +134,8 @@ class RecordAdapter(cs.Adapter):
         msg = self.message
         rec = msg.record_class()  # type: ignore[attr-defined]
         for f in msg.fields:
+            if f.pmap:
+                continue
             value = obj[f.name]
             if isinstance(value, (TimePoint, Duration)):
                 value = value.value  # the raw count: exact for every wire type
@@ -102,7 +157,7 @@ class RecordAdapter(cs.Adapter):
             return dict(obj.items())
         if not isinstance(obj, dict):
             raise EncodeError(f"expected {msg.name} as a mapping or record, got {type(obj).__name__}")
-        names = [f.name for f in msg.fields]
+        names = [f.name for f in msg.fields if not f.pmap]
         for key in obj:
             if key not in names:
                 raise EncodeError(f"no field {key!r} (fields: {', '.join(names)})")
@@ -148,6 +203,19 @@ def _type(t, top: bool = False) -> cs.Construct:
     raise SchemeError(f"unsupported wire type {t!r}")
 
 
+def _field(f: Field, message: Message) -> cs.Construct:
+    """A field's construct, wrapped for the presence map when the message has one."""
+    pmap = message.pmap
+    if pmap is None:
+        return _type(f.type, top=True)
+    if f.pmap:
+        return PresenceMap(f.size, {g.name: g.index for g in message.fields if g.index >= 0})
+    inner = _type(f.type, top=True)
+    if f.index >= 0:
+        return OptionalField(inner, f.index, f.offset, pmap.offset, pmap.size)
+    return inner
+
+
 _CODECS: "weakref.WeakKeyDictionary[Message, cs.Construct]" = weakref.WeakKeyDictionary()
 
 
@@ -155,9 +223,8 @@ def codec_for(message: Message) -> cs.Construct:
     """The construct of `message` (cached): parses to its Record class, builds from a mapping/record."""
     codec = _CODECS.get(message)
     if codec is None:
-        if any(f.index >= 0 or f.pmap for f in message.fields):
-            raise SchemeError(f"message {message.name}: optional fields with a presence map (pmap) are not supported")
-        fields = [FieldSlot(f.name, _type(f.type, top=True), isinstance(f.type, (Scalar, Bytes))) for f in message.fields]
+        fields = [FieldSlot(f.name, _field(f, message), isinstance(f.type, (Scalar, Bytes)) and not f.pmap)
+                  for f in message.fields]
         codec = RecordAdapter(message, cs.Struct(*fields))
         _CODECS[message] = codec
     return codec

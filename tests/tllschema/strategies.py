@@ -99,8 +99,9 @@ def message_values(msg: Message) -> st.SearchStrategy:
     def strategy(f):
         return st.deferred(lambda: value_of(f.type))
 
-    required = {f.name: strategy(f) for f in msg.fields if isinstance(f.type, UnionRef) and not zero_stable(f.type)}
-    optional = {f.name: strategy(f) for f in msg.fields if f.name not in required}
+    fields = [f for f in msg.fields if not f.pmap]  # the presence map is computed, never given
+    required = {f.name: strategy(f) for f in fields if isinstance(f.type, UnionRef) and not zero_stable(f.type)}
+    optional = {f.name: strategy(f) for f in fields if f.name not in required}
     return st.fixed_dictionaries(required, optional=optional)
 
 
@@ -164,4 +165,6 @@ def expected_of(t: Any, v: Any) -> Any:
 
 
 def expected(msg: Message, value: dict) -> dict:
-    return {f.name: expected_of(f.type, value.get(f.name)) for f in msg.fields}
+    """plain(raw=True) of the decoded value; an absent optional field (presence bit clear) is ''."""
+    return {f.name: "" if f.index >= 0 and value.get(f.name) is None else expected_of(f.type, value.get(f.name))
+            for f in msg.fields if not f.pmap}

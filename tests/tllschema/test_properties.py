@@ -63,6 +63,16 @@ EDGE = """\
     - {name: cnt, type: 'int8[200]'}
     - {name: u64f, type: uint64, options.type: fixed4}
     - {name: onlyu, type: union, union: [{name: l, type: '*int8'}, {name: m, type: Big}]}
+- name: Opt
+  id: 4
+  options.defaults.optional: yes
+  fields:
+    - {name: a, type: int32}
+    - {name: s, type: string}
+    - {name: pm, type: uint16, options.pmap: yes}
+    - {name: l, type: '*int16'}
+    - {name: t, type: int64, options.type: time_point, options.resolution: us}
+    - {name: r, type: int8, options.optional: no}
 """
 VECTORS = load_vectors()
 SETTINGS = dict(deadline=1000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
