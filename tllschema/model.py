@@ -261,16 +261,3 @@ def innermost(t: WireType) -> WireType:
     while isinstance(t, (Array, Pointer)) and not (isinstance(t, Pointer) and t.string):
         t = t.elem
     return t
-
-
-def is_fixed(t: WireType) -> bool:
-    """True when a value of this type never uses the tail (no pointers anywhere inside)."""
-    if isinstance(t, Pointer):
-        return False
-    if isinstance(t, Array):
-        return is_fixed(t.elem)
-    if isinstance(t, MessageRef):
-        return all(is_fixed(f.type) for f in t.message.fields)
-    if isinstance(t, UnionRef):
-        return all(is_fixed(f.type) for f in t.union.fields)
-    return True

@@ -16,7 +16,7 @@ from tllschema.errors import ParseError
 from tllschema.tree import flatten, leaves, load_yaml, parse_bool, parse_int, sorted_map, to_tree
 from tllschema.model import (
     INT_TYPES, POINTER_VERSIONS, RESOLUTIONS, Array, BitField, BitsDef, Bytes, EnumDef, Field, Message,
-    MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
+    MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, innermost, int_limits,
 )
 
 _SCALARS = set(INT_TYPES) | {"double", "decimal128"}
@@ -297,9 +297,7 @@ class SchemeBuilder:
                 options = dict(sorted({**flatten(alias.entry.get("options", {})), **options}.items()))
                 list_options = {**flatten(alias.entry.get("list-options", {})), **list_options}
                 elem = copy.deepcopy(alias.wire.type)
-                inner = elem
-                while isinstance(inner, (Array, Pointer)) and not (isinstance(inner, Pointer) and inner.string):
-                    inner = inner.elem
+                inner = innermost(elem)
                 if isinstance(inner, (Scalar, Bytes)):
                     self._apply_sub(inner, options, fe, msg, fname, under_pointer, elem)
                 return elem, options, list_options
