@@ -22,18 +22,43 @@ from typing import Any
 
 import construct as cs
 
+from tllschema.codec_types import (
+    BAD_INPUT,
+    BitsValue,
+    ByteN,
+    ByteString,
+    Chrono,
+    Decimal128,
+    Double,
+    EnumValue,
+    FixedArray,
+    FixedPoint,
+    Int,
+    OffsetPointer,
+    StringPointer,
+    Union,
+    WireText,
+    bits_class_for,
+    enum_class_for,
+)
 from tllschema.errors import DecodeError, EncodeError, SchemeError
 from tllschema.model import (
-    Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
+    Array,
+    Bytes,
+    Field,
+    Message,
+    MessageRef,
+    Pointer,
+    Scalar,
+    SubType,
+    UnionDef,
+    UnionRef,
 )
 from tllschema.record import Record
+from tllschema.runtime import decode_budget
 from tllschema.values import (
-    Duration, TimePoint,
-)
-
-from tllschema.codec_types import (
-    BAD_INPUT, BitsValue, ByteN, ByteString, Chrono, Decimal128, Double, EnumValue, FixedArray, FixedPoint, Int,
-    OffsetPointer, StringPointer, Union, WireText, bits_class_for, enum_class_for,
+    Duration,
+    TimePoint,
 )
 
 __all__ = ["codec_for", "decode", "encode"]
@@ -236,6 +261,7 @@ def decode(message: Message, buf: Any) -> Record:
     if len(data) < message.size:
         raise DecodeError(f"truncated: {len(data)} bytes, the fixed part needs {message.size}", message=message.name, offset=0)
     codec = codec_for(message)
+    decode_budget(len(data))
     try:
         return codec.parse(data)
     except DecodeError as e:

@@ -16,14 +16,23 @@ import construct as cs
 
 from tllschema.errors import DecodeError, EncodeError
 from tllschema.model import (
-    EnumDef, BitsDef, int_limits,
+    BitsDef,
+    EnumDef,
+    int_limits,
 )
-from tllschema.runtime import check_list
+from tllschema.runtime import check_list, spend
 from tllschema.values import (
-    Duration, TimePoint, UnionValue, _NS, bits_class, decimal128_decode, decimal128_encode, decimal_to_fixed,
-    enum_class, fixed_to_decimal,
+    _NS,
+    Duration,
+    TimePoint,
+    UnionValue,
+    bits_class,
+    decimal128_decode,
+    decimal128_encode,
+    decimal_to_fixed,
+    enum_class,
+    fixed_to_decimal,
 )
-
 
 _INTS = {
     "int8": cs.Int8sl, "int16": cs.Int16sl, "int32": cs.Int32sl, "int64": cs.Int64sl,
@@ -309,6 +318,8 @@ class FixedArray(cs.Construct):
         n = self.count._parsereport(stream, context, path)
         if not 0 <= n <= self.capacity:
             raise DecodeError(f"array count {n} is outside 0..{self.capacity}", offset=pos)
+        if n:
+            spend(n, pos)
         out = []
         for i in range(n):
             stream.seek(pos + self.count_size + i * self.elem_size)
@@ -364,6 +375,8 @@ class OffsetPointer(cs.Construct):
             stride = cs.Int32ul._parsereport(stream, context, path)
             start += 4
         check_list(pos, off, start, count, stride, esize, end)
+        if count:
+            spend(count, pos)
         return start, count, stride
 
     def _parse(self, stream, context, path):

@@ -15,7 +15,17 @@ import keyword
 from typing import Any
 
 from tllschema.model import (
-    INT_TYPES, Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
+    INT_TYPES,
+    Array,
+    Bytes,
+    Message,
+    MessageRef,
+    Pointer,
+    Scalar,
+    SubType,
+    UnionDef,
+    UnionRef,
+    int_limits,
 )
 
 _VERSION = {"default": 0, "legacy-short": 1, "legacy-long": 2}
@@ -399,6 +409,7 @@ class _Gen:
             emit(f"        {unpack_target} = {s}.unpack_from(buf, pos)")
             emit("        return self")
         else:
+            emit("        _decode_budget(end - pos)")
             emit(f"        return _d_{cls}(buf, pos, end)")
         emit()
         emit("    def encode(self):")
@@ -468,7 +479,7 @@ from tllschema.convert import (
 )
 from tllschema.record import Record as _Record, as_record as _as_record, init_fields as _init_fields, pack_failure as _pack_failure
 from tllschema.runtime import (
-    bytestring as _bytestring, dec128 as _dec128, read_array_count as _read_array_count, read_list as _read_list,
+    bytestring as _bytestring, dec128 as _dec128, decode_budget as _decode_budget, read_array_count as _read_array_count, read_list as _read_list,
     read_scalar_list as _read_scalar_list, read_string as _read_string, truncated as _truncated,
     union_pick as _union_pick, union_tag as _union_tag, write_array_count as _write_array_count,
     write_list as _write_list, write_scalar_list as _write_scalar_list, write_string as _write_string,

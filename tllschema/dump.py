@@ -8,7 +8,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tllschema.errors import SchemeError
-from tllschema.model import Array, BitsDef, Bytes, EnumDef, Field, MessageRef, Pointer, Scalar, SubType, UnionRef
+from tllschema.model import (
+    Array,
+    BitsDef,
+    Bytes,
+    EnumDef,
+    Field,
+    MessageRef,
+    Pointer,
+    Scalar,
+    SubType,
+    UnionRef,
+)
 from tllschema.url import compress_text
 
 if TYPE_CHECKING:

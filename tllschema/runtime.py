@@ -6,6 +6,7 @@ reach for these helpers only for variable-size parts and logical values.
 from __future__ import annotations
 
 import struct
+import threading
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -51,7 +52,34 @@ def read_ptr(buf: Any, pos: int, end: int, version: int, esize: int) -> tuple[in
         stride = _U32.unpack_from(buf, start)[0]
         start += 4
     check_list(pos, off, start, count, stride, esize, end)
+    if count:
+        spend(count, pos)
     return start, count, stride
+
+
+class _Budget(threading.local):
+    left = 1 << 62
+
+
+_budget = _Budget()
+
+
+def decode_budget(size: int) -> None:
+    """Start a top-level decode of `size` bytes: how many list/array elements it may produce.
+
+    Pointers of a forged message may all point at one block, so the elements decoded could grow
+    with the square of its size; a well-formed message never decodes more than a few elements
+    per byte.
+    """
+    _budget.left = 4 * size + 65536
+
+
+def spend(count: int, pos: int) -> None:
+    left = _budget.left - count
+    if left < 0:
+        raise DecodeError("the data decodes to far more elements than its size allows (lists "
+                          "pointing at the same bytes again and again)", offset=pos)
+    _budget.left = left
 
 
 #: Elements of size 0 take no bytes, so their count cannot be checked against the data; allow this
@@ -110,6 +138,8 @@ def read_array_count(buf: Any, pos: int, code: str, capacity: int) -> int:
     n = struct.unpack_from("<" + code, buf, pos)[0]
     if not 0 <= n <= capacity:
         raise DecodeError(f"array count {n} is outside 0..{capacity}", offset=pos)
+    if n:
+        spend(n, pos)
     return n
 
 

@@ -107,3 +107,28 @@ def test_errors_share_one_root():
     assert issubclass(tllschema.ParseError, tllschema.SchemeError)
     assert issubclass(tllschema.EncodeError, tllschema.SchemeError)
     assert issubclass(tllschema.DecodeError, tllschema.SchemeError)
+
+
+def test_aliased_lists_cannot_blow_up_decoding():
+    """Every pointer of a forged `**int8` aims at one large block: decoding stays bounded."""
+    import struct
+    import time
+
+    from tllschema import codec
+
+    m = tllschema.load("yamls://- name: M\n  fields:\n    - {name: ll, type: '**int8'}\n").message("M")
+    n_outer, n_inner = 20000, 160000
+    inner_at = 8 + n_outer * 8  # the shared block of int8 elements, after the outer element block
+    body = bytearray(struct.pack("<IHBB", 8, n_outer & 0xFFFF, n_outer >> 16, 8))
+    for i in range(n_outer):
+        pos = 8 + i * 8
+        off = inner_at - pos
+        body += struct.pack("<IHBB", off, n_inner & 0xFFFF, n_inner >> 16, 1)
+    body += bytes(n_inner)  # ~0.3 MB of data would decode to 3.2e9 elements
+    for decode in (m.decode, lambda b: codec.decode(m, b)):
+        started = time.perf_counter()
+        with pytest.raises(tllschema.DecodeError, match="far more elements than its size allows"):
+            decode(bytes(body))
+        assert time.perf_counter() - started < 5
+    ok = m.encode(ll=[[1, 2], [], [3]])
+    assert m.decode(ok).ll == [[1, 2], [], [3]] == codec.decode(m, ok).ll
