@@ -23,43 +23,16 @@ from typing import Any
 import construct as cs
 
 from tllschema.codec_types import (
-    BAD_INPUT,
-    BitsValue,
-    ByteN,
-    ByteString,
-    Chrono,
-    Decimal128,
-    Double,
-    EnumValue,
-    FixedArray,
-    FixedPoint,
-    Int,
-    OffsetPointer,
-    StringPointer,
-    Union,
-    WireText,
-    bits_class_for,
-    enum_class_for,
+    BAD_INPUT, BitsValue, ByteN, ByteString, Chrono, Decimal128, Double, EnumValue, FixedArray, FixedPoint,
+    Int, OffsetPointer, StringPointer, Union, WireText, bits_class_for, enum_class_for,
 )
 from tllschema.errors import DecodeError, EncodeError, SchemeError
 from tllschema.model import (
-    Array,
-    Bytes,
-    Field,
-    Message,
-    MessageRef,
-    Pointer,
-    Scalar,
-    SubType,
-    UnionDef,
-    UnionRef,
+    Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
 )
 from tllschema.record import Record
 from tllschema.runtime import decode_budget
-from tllschema.values import (
-    Duration,
-    TimePoint,
-)
+from tllschema.values import Duration, TimePoint
 
 __all__ = ["codec_for", "decode", "encode"]
 

@@ -15,23 +15,11 @@ from typing import Any
 import construct as cs
 
 from tllschema.errors import DecodeError, EncodeError
-from tllschema.model import (
-    BitsDef,
-    EnumDef,
-    int_limits,
-)
+from tllschema.model import BitsDef, EnumDef, int_limits
 from tllschema.runtime import check_list, spend
 from tllschema.values import (
-    _NS,
-    Duration,
-    TimePoint,
-    UnionValue,
-    bits_class,
-    decimal128_decode,
-    decimal128_encode,
-    decimal_to_fixed,
-    enum_class,
-    fixed_to_decimal,
+    _NS, Duration, TimePoint, UnionValue, bits_class, decimal128_decode, decimal128_encode, decimal_to_fixed,
+    enum_class, fixed_to_decimal,
 )
 
 _INTS = {

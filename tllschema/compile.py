@@ -15,17 +15,7 @@ import keyword
 from typing import Any
 
 from tllschema.model import (
-    INT_TYPES,
-    Array,
-    Bytes,
-    Message,
-    MessageRef,
-    Pointer,
-    Scalar,
-    SubType,
-    UnionDef,
-    UnionRef,
-    int_limits,
+    INT_TYPES, Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
 )
 
 _VERSION = {"default": 0, "legacy-short": 1, "legacy-long": 2}
@@ -473,16 +463,20 @@ from struct import Struct as _Struct, error as _StructError
 
 from tllschema.errors import DecodeError as _DecodeError, EncodeError as _EncodeError
 from tllschema.convert import (
-    bits_class as _bits_class, check_double as _check_double, check_int as _check_int, enum_class as _enum_class,
-    enum_value as _enum_value, logical_fixed as _fixed, raw_bits as _raw_bits, raw_bytes as _raw_bytes,
-    raw_dec128 as _raw_dec128, raw_enum as _raw_enum, raw_fixed as _raw_fixed, raw_time as _raw_time,
+    bits_class as _bits_class, check_double as _check_double, check_int as _check_int,
+    enum_class as _enum_class, enum_value as _enum_value, logical_fixed as _fixed, raw_bits as _raw_bits,
+    raw_bytes as _raw_bytes, raw_dec128 as _raw_dec128, raw_enum as _raw_enum, raw_fixed as _raw_fixed,
+    raw_time as _raw_time,
 )
-from tllschema.record import Record as _Record, as_record as _as_record, init_fields as _init_fields, pack_failure as _pack_failure
+from tllschema.record import (
+    Record as _Record, as_record as _as_record, init_fields as _init_fields, pack_failure as _pack_failure,
+)
 from tllschema.runtime import (
-    bytestring as _bytestring, dec128 as _dec128, decode_budget as _decode_budget, read_array_count as _read_array_count, read_list as _read_list,
-    read_scalar_list as _read_scalar_list, read_string as _read_string, truncated as _truncated,
-    union_pick as _union_pick, union_tag as _union_tag, write_array_count as _write_array_count,
-    write_list as _write_list, write_scalar_list as _write_scalar_list, write_string as _write_string,
+    bytestring as _bytestring, dec128 as _dec128, decode_budget as _decode_budget,
+    read_array_count as _read_array_count, read_list as _read_list, read_scalar_list as _read_scalar_list,
+    read_string as _read_string, truncated as _truncated, union_pick as _union_pick, union_tag as _union_tag,
+    write_array_count as _write_array_count, write_list as _write_list,
+    write_scalar_list as _write_scalar_list, write_string as _write_string,
 )
 from tllschema.values import UnionValue as _UnionValue, make_duration as _duration, make_time_point as _time_point
 

@@ -10,14 +10,7 @@ from typing import Any
 
 from tllschema.errors import EncodeError
 from tllschema.values import (
-    _NS,
-    Duration,
-    TimePoint,
-    convert_ns,
-    decimal128_encode,
-    decimal_to_fixed,
-    fixed_to_decimal,
-    parse_iso_ns,
+    _NS, Duration, TimePoint, convert_ns, decimal128_encode, decimal_to_fixed, fixed_to_decimal, parse_iso_ns,
 )
 
 _Q2 = struct.Struct("<QQ")

@@ -9,16 +9,7 @@ from typing import TYPE_CHECKING
 
 from tllschema.errors import SchemeError
 from tllschema.model import (
-    Array,
-    BitsDef,
-    Bytes,
-    EnumDef,
-    Field,
-    MessageRef,
-    Pointer,
-    Scalar,
-    SubType,
-    UnionRef,
+    Array, BitsDef, Bytes, EnumDef, Field, MessageRef, Pointer, Scalar, SubType, UnionRef,
 )
 from tllschema.url import compress_text
 

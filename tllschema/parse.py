@@ -13,34 +13,10 @@ from typing import Any, Callable
 
 from tllschema.errors import ParseError
 from tllschema.model import (
-    INT_TYPES,
-    POINTER_VERSIONS,
-    RESOLUTIONS,
-    Array,
-    BitField,
-    BitsDef,
-    Bytes,
-    EnumDef,
-    Field,
-    Message,
-    MessageRef,
-    Pointer,
-    Scalar,
-    SubType,
-    UnionDef,
-    UnionRef,
-    innermost,
-    int_limits,
+    INT_TYPES, POINTER_VERSIONS, RESOLUTIONS, Array, BitField, BitsDef, Bytes, EnumDef, Field, Message,
+    MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, innermost, int_limits,
 )
-from tllschema.tree import (
-    flatten,
-    leaves,
-    load_yaml,
-    parse_bool,
-    parse_int,
-    sorted_map,
-    to_tree,
-)
+from tllschema.tree import flatten, leaves, load_yaml, parse_bool, parse_int, sorted_map, to_tree
 
 _SCALARS = set(INT_TYPES) | {"double", "decimal128"}
 
