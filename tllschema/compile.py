@@ -12,259 +12,74 @@ The generated module is the library's fast path (exec'd in-process by `Scheme`) 
 from __future__ import annotations
 
 import keyword
+from dataclasses import dataclass, field
 from typing import Any
 
-from tllschema.model import (
-    INT_TYPES, Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
-)
+from tllschema.compile_types import TypeCodegen
+from tllschema.model import Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, UnionRef
 
-_VERSION = {"default": 0, "legacy-short": 1, "legacy-long": 2}
 _RESERVED = {"encode", "decode", "NAME", "MSGID", "SIZE", "FIELDS", "keys", "items", "get", "as_dict"}
 
 
-class _Gen:
-    def __init__(self, messages: list[Message]):
-        self.messages = messages
-        self.lines: list[str] = []
-        self.names: dict[int, str] = {}  # id(definition) -> python name
-        self.counter = 0
-        self.classes: dict[int, str] = {}
+@dataclass
+class _Layout:
+    """What the generator decided about one message before emitting it."""
 
-    # -- naming ----------------------------------------------------------------------------------
-    def new(self, prefix: str) -> str:
-        self.counter += 1
-        return f"_{prefix}{self.counter}"
+    msg: Message
+    cls: str
+    attrs: list[str] = field(default_factory=list)      # attribute per field (name, or _fN)
+    slots: list[str] = field(default_factory=list)      # storage slot per field (_r_NAME: raw)
+    defaults: list[tuple[str, str]] = field(default_factory=list)
+    scalars: list[tuple[Field, str, str]] = field(default_factory=list)   # (field, attr, slot)
+    composite: list[tuple[str, list[str], list[str]]] = field(default_factory=list)  # (name, dec, enc)
+    optional: dict[str, int] = field(default_factory=dict)  # slot -> presence bit
+    fmt: str = "<"
 
-    def emit(self, text: str = "") -> None:
-        self.lines.append(text)
+    @property
+    def struct(self) -> str:
+        return f"_S_{self.cls}"
 
-    def enum_var(self, e) -> str:
-        key = id(e)
-        if key not in self.names:
-            var = self.names[key] = self.new("E")
-            self.emit(f"{var} = _enum_class({e.name!r}, {dict(e.values)!r})")
-        return self.names[key]
+    @property
+    def raw_slots(self) -> list[str]:
+        return [slot for _, _, slot in self.scalars]
 
-    def bits_var(self, b) -> str:
-        key = id(b)
-        if key not in self.names:
-            var = self.names[key] = self.new("B")
-            fields = tuple((x.name, x.offset, x.size) for x in b.bits)
-            self.emit(f"{var} = _bits_class({b.name!r}, {fields!r})")
-        return self.names[key]
+    @property
+    def fixed_only(self) -> bool:
+        """No tail and no presence map: one struct unpack/pack is the whole codec."""
+        return not self.composite and self.msg.pmap is None and bool(self.scalars)
 
-    # -- scalar conversions ----------------------------------------------------------------------
-    def to_logical(self, t: Scalar | Bytes, raw: str) -> str:
-        """Expression converting a wire value to the logical value."""
-        if isinstance(t, Bytes):
-            return f"_bytestring({raw})" if t.string else raw
-        if t.name == "decimal128":
-            return f"_dec128({raw})"
-        if t.sub is SubType.ENUM:
-            return f"_enum_value({self.enum_var(t.enum)}, {raw})"
-        if t.sub is SubType.BITS:
-            return f"{self.bits_var(t.bits)}({raw})"
-        if t.sub is SubType.FIXED:
-            return f"_fixed({raw}, {t.precision})"
-        if t.sub is SubType.TIME_POINT:
-            return f"_time_point({raw}, {t.resolution!r})"
-        if t.sub is SubType.DURATION:
-            return f"_duration({raw}, {t.resolution!r})"
-        return raw
+    @property
+    def unpack_target(self) -> str:
+        raw = self.raw_slots
+        return ", ".join(f"self.{x}" for x in raw) + ("," if len(raw) == 1 else "")
 
-    def to_raw(self, t: Scalar | Bytes, value: str) -> str:
-        """Expression converting user input to the wire value (checked; raises EncodeError)."""
-        if isinstance(t, Bytes):
-            return f"_raw_bytes({value}, {t.n}, {t.string})"
-        if t.name == "decimal128":
-            return f"_raw_dec128({value})"
-        if t.name == "double":
-            if t.sub in (SubType.TIME_POINT, SubType.DURATION):
-                return f"_raw_time({value}, {t.resolution!r}, True, {t.sub is SubType.DURATION})"
-            return f"_check_double({value})"
-        lo, hi = int_limits(t.name)
-        code = INT_TYPES[t.name][1]
-        if t.sub is SubType.ENUM:
-            inner = f"_raw_enum({self.enum_var(t.enum)}, {value})"
-        elif t.sub is SubType.BITS:
-            inner = f"_raw_bits({self.bits_var(t.bits)}, {value})"
-        elif t.sub is SubType.FIXED:
-            return f"_raw_fixed({value}, {t.precision}, {code!r}, {lo}, {hi})"
-        elif t.sub in (SubType.TIME_POINT, SubType.DURATION):
-            inner = f"_raw_time({value}, {t.resolution!r}, False, {t.sub is SubType.DURATION})"
-        else:
-            inner = value
-        return f"_check_int({inner}, {code!r}, {lo}, {hi})"
+    @property
+    def pack_args(self) -> str:
+        return ", ".join(f"self.{x}" if x not in self.optional else f"_z(self.{x})" for x in self.raw_slots)
 
-    @staticmethod
-    def is_logical(t) -> bool:
-        return isinstance(t, Bytes) or (isinstance(t, Scalar) and (t.sub is not None or t.name == "decimal128"))
 
-    @staticmethod
-    def code(t) -> str:
-        if isinstance(t, Bytes):
-            return f"{t.n}s"
-        if t.name == "decimal128":
-            return "16s"
-        return t.fmt
-
-    # -- element codecs (decode f(buf, pos, end) -> value; encode f(buf, pos, value)) ------------
-    def elem_dec(self, t) -> str:
-        key = ("d", id(t))
-        if key in self.names:
-            return self.names[key]
-        if isinstance(t, MessageRef):
-            return f"_d_{self.classes[id(t.message)]}"
-        if isinstance(t, UnionRef):
-            return self.union_dec(t.union)
-        name = self.new("d")
-        self.names[key] = name
-        body: list[str] = []
-        if isinstance(t, (Scalar, Bytes)):
-            s = self.new("S")
-            self.emit(f"{s} = _Struct('<{self.code(t)}')")
-            body.append(f"return {self.to_logical(t, f'{s}.unpack_from(buf, pos)[0]')}")
-        elif isinstance(t, Pointer):
-            body.append(f"return {self.pointer_dec(t, 'pos')}")
-        elif isinstance(t, Array):
-            body += self.array_dec(t, "pos", "out")
-            body.append("return out")
-        self.emit(f"def {name}(buf, pos, end):")
-        for b in body:
-            self.emit("    " + b)
-        self.emit()
-        return name
-
-    def pointer_dec(self, t: Pointer, pos: str) -> str:
-        ver = _VERSION[t.version]
-        if t.string:
-            return f"_read_string(buf, {pos}, end, {ver})"
-        e = t.elem
-        if isinstance(e, Scalar) and e.name != "decimal128":
-            if e.sub is None:
-                return f"_read_scalar_list(buf, {pos}, end, {ver}, {e.size}, {e.fmt!r})"
-            conv = self.to_logical(e, "x")
-            return f"[{conv} for x in _read_scalar_list(buf, {pos}, end, {ver}, {e.size}, {e.fmt!r})]"
-        return f"_read_list(buf, {pos}, end, {ver}, {e.size}, {self.elem_dec(e)})"
-
-    def array_dec(self, t: Array, pos: str, out: str) -> list[str]:
-        ccode = INT_TYPES[t.count_type][1]
-        dec = self.elem_dec(t.elem)
-        es, cs = t.elem.size, t.count_size
-        return [
-            f"_n = _read_array_count(buf, {pos}, {ccode!r}, {t.capacity})",
-            f"{out} = []",
-            "for _i in range(_n):",
-            "    try:",
-            f"        {out}.append({dec}(buf, {pos} + {cs} + _i * {es}, end))",
-            "    except _DecodeError as _e:",
-            "        raise _e.within(f'[{_i}]')",
-        ]
-
-    def union_dec(self, u: UnionDef) -> str:
-        key = ("ud", id(u))
-        if key in self.names:
-            return self.names[key]
-        name = self.names[key] = self.new("ud")
-        decs = [self.elem_dec(f.type) for f in u.fields]
-        table = self.new("UT")
-        self.emit(f"{table} = ({', '.join(f'({f.name!r}, {d})' for f, d in zip(u.fields, decs))},)")
-        self.emit(f"def {name}(buf, pos, end):")
-        self.emit(f"    _tag = _union_tag(buf, pos, {len(u.fields)})")
-        self.emit(f"    _name, _dec = {table}[_tag]")
-        self.emit("    try:")
-        self.emit("        return _UnionValue(_name, _dec(buf, pos + 1, end))")
-        self.emit("    except _DecodeError as _e:")
-        self.emit("        raise _e.within(_name)")
-        self.emit()
-        return name
-
-    def elem_enc(self, t) -> str:
-        key = ("e", id(t))
-        if key in self.names:
-            return self.names[key]
-        if isinstance(t, MessageRef):
-            cls = self.classes[id(t.message)]
-            return f"_ea_{cls}"
-        if isinstance(t, UnionRef):
-            return self.union_enc(t.union)
-        name = self.new("e")
-        self.names[key] = name
-        body: list[str] = []
-        if isinstance(t, Bytes):
-            body.append(f"_d = {self.to_raw(t, 'value')}")
-            body.append("buf[pos:pos + len(_d)] = _d")
-        elif isinstance(t, Scalar):
-            s = self.new("S")
-            self.emit(f"{s} = _Struct('<{self.code(t)}')")
-            body.append(f"{s}.pack_into(buf, pos, {self.to_raw(t, 'value')})")
-        elif isinstance(t, Pointer):
-            body += self.pointer_enc(t, "pos", "value")
-        elif isinstance(t, Array):
-            body += self.array_enc(t, "pos", "value")
-        self.emit(f"def {name}(buf, pos, value):")
-        for b in body:
-            self.emit("    " + b)
-        self.emit()
-        return name
-
-    def pointer_enc(self, t: Pointer, pos: str, value: str) -> list[str]:
-        ver = _VERSION[t.version]
-        if t.string:
-            return [f"_write_string(buf, {pos}, {value}, {ver})"]
-        e = t.elem
-        if isinstance(e, Scalar) and e.name != "decimal128":
-            conv = f"lambda x: {self.to_raw(e, 'x')}" if e.sub is not None else "None"
-            return [f"_write_scalar_list(buf, {pos}, {value}, {ver}, {e.size}, {e.fmt!r}, {conv})"]
-        return [f"_write_list(buf, {pos}, {value}, {ver}, {e.size}, {self.elem_enc(e)})"]
-
-    def array_enc(self, t: Array, pos: str, value: str) -> list[str]:
-        ccode = INT_TYPES[t.count_type][1]
-        enc = self.elem_enc(t.elem)
-        return [
-            f"_vals = _write_array_count(buf, {pos}, {value}, {ccode!r}, {t.capacity})",
-            "for _i, _x in enumerate(_vals):",
-            "    try:",
-            f"        {enc}(buf, {pos} + {t.count_size} + _i * {t.elem.size}, _x)",
-            "    except _EncodeError as _e:",
-            "        raise _e.within(f'[{_i}]')",
-        ]
-
-    def union_enc(self, u: UnionDef) -> str:
-        key = ("ue", id(u))
-        if key in self.names:
-            return self.names[key]
-        name = self.names[key] = self.new("ue")
-        encs = [self.elem_enc(f.type) for f in u.fields]
-        table = self.new("UE")
-        names = tuple(f.name for f in u.fields)
-        self.emit(f"{table} = ({', '.join(encs)},)")
-        self.emit(f"def {name}(buf, pos, value):")
-        self.emit(f"    _tag, _v = _union_pick(value, {names!r})")
-        self.emit("    if _tag < 0:")
-        self.emit("        return")
-        self.emit("    buf[pos] = _tag")
-        self.emit("    try:")
-        self.emit(f"        {table}[_tag](buf, pos + 1, _v)")
-        self.emit("    except _EncodeError as _e:")
-        self.emit(f"        raise _e.within({names!r}[_tag])")
-        self.emit()
-        return name
+class _Gen(TypeCodegen):
+    """Emits message classes over the element codecs of TypeCodegen."""
 
     # -- messages --------------------------------------------------------------------------------
     def message(self, msg: Message) -> None:
+        """Emit one message: its Struct, module-level _d_/_e_ functions, then its class."""
+        lay = self._layout(msg)
         out: list[str] = []
 
         def emit(text: str = "") -> None:
             out.append(text)
 
-        cls = _class_name(msg.name, set(self.classes.values()))
-        self.classes[id(msg)] = cls
-        attrs, slots, defaults = [], [], []
-        scalar_idx, composite = [], []
+        self._emit_functions(lay, emit)
+        self._emit_class(lay, emit)
+        self._emit_properties(lay, emit)
+        self.lines.extend(out)
+
+    def _layout(self, msg: Message) -> "_Layout":
+        """Names, slots, defaults and the fixed-part Struct of a message (helpers emitted on the way)."""
+        lay = _Layout(msg, _class_name(msg.name, set(self.classes.values())))
+        self.classes[id(msg)] = lay.cls
         fmt = ["<"]
-        pmap = msg.pmap
-        optional: dict[str, int] = {}  # slot -> presence bit
         for i, f in enumerate(msg.fields):
             if f.pmap:
                 fmt.append(f"{f.size}x")  # computed from the optional fields when encoding
@@ -274,86 +89,89 @@ class _Gen:
             t = f.type
             if isinstance(t, (Scalar, Bytes)):
                 slot = f"_r_{attr}" if self.is_logical(t) else attr
-                scalar_idx.append((f, attr, slot))
+                lay.scalars.append((f, attr, slot))
                 fmt.append(self.code(t))
                 default = "0.0" if isinstance(t, Scalar) and t.name == "double" else (
                     f"{bytes(t.size)!r}" if isinstance(t, Bytes) or t.name == "decimal128" else "0")
             else:
                 slot = attr
-                composite.append((f, attr))
                 fmt.append(f"{t.size}x")
                 if isinstance(t, MessageRef):
                     default = f"{self.classes[id(t.message)]}()"
-                elif isinstance(t, (Array,)) or (isinstance(t, Pointer) and not t.string):
+                elif isinstance(t, Array) or (isinstance(t, Pointer) and not t.string):
                     default = "[]"
                 else:
                     default = "None"
-            if pmap is not None and f.index >= 0:
-                optional[slot] = f.index
+            if msg.pmap is not None and f.index >= 0:
+                lay.optional[slot] = f.index
                 default = "None"
-            attrs.append(attr)
-            slots.append(slot)
-            defaults.append((slot, default))
-        s = f"_S_{cls}"
-        emit(f"{s} = _Struct({''.join(fmt)!r})")
-        # element helpers needed by composite fields must exist before the class body uses them
-        dec_lines, enc_lines = [], []
-        for f, attr in composite:
-            t, off = f.type, f.offset
-            if isinstance(t, MessageRef):
-                sub = self.classes[id(t.message)]
-                dec = [f"self.{attr} = _d_{sub}(buf, pos + {off}, end)"]
-                enc = [f"_e_{sub}(buf, pos + {off}, _as_record({sub}, self.{attr}, ''))"]
-            elif isinstance(t, UnionRef):
-                dec = [f"self.{attr} = {self.union_dec(t.union)}(buf, pos + {off}, end)"]
-                enc = [f"{self.union_enc(t.union)}(buf, pos + {off}, self.{attr})"]
-            elif isinstance(t, Pointer):
-                dec = [f"self.{attr} = {self.pointer_dec(t, f'pos + {off}')}"]
-                enc = self.pointer_enc(t, f"pos + {off}", f"self.{attr}")
-            else:
-                dec = self.array_dec(t, f"pos + {off}", "_out") + [f"self.{attr} = _out"]
-                enc = self.array_enc(t, f"pos + {off}", f"self.{attr}")
-            if attr in optional:
-                bit = optional[attr]
-                dec = [f"if (_pm >> {bit}) & 1:"] + ["    " + d for d in dec] + ["else:", f"    self.{attr} = None"]
-                enc = [f"if self.{attr} is not None:"] + ["    " + e for e in enc]
-            dec_lines.append((f.name, dec))
-            enc_lines.append((f.name, enc))
-        fixed_only = not composite and pmap is None
-        raw_slots = [slot for _, _, slot in scalar_idx]
-        unpack_target = ", ".join(f"self.{x}" for x in raw_slots) + ("," if len(raw_slots) == 1 else "")
-        pack_args = ", ".join(f"self.{x}" if x not in optional else f"_z(self.{x})" for x in raw_slots)
+            lay.attrs.append(attr)
+            lay.slots.append(slot)
+            lay.defaults.append((slot, default))
+            if not isinstance(t, (Scalar, Bytes)):
+                lay.composite.append((f.name, *self._composite(f, attr, lay.optional.get(attr))))
+        lay.fmt = "".join(fmt)
+        return lay
 
-        # module-level decode / encode functions (used for nested messages and by the class)
+    def _composite(self, f: Field, attr: str, bit: int | None) -> tuple[list[str], list[str]]:
+        """Decode and encode statements of one pointer/array/message/union field."""
+        t, off = f.type, f.offset
+        if isinstance(t, MessageRef):
+            sub = self.classes[id(t.message)]
+            dec = [f"self.{attr} = _d_{sub}(buf, pos + {off}, end)"]
+            enc = [f"_e_{sub}(buf, pos + {off}, _as_record({sub}, self.{attr}, ''))"]
+        elif isinstance(t, UnionRef):
+            dec = [f"self.{attr} = {self.union_dec(t.union)}(buf, pos + {off}, end)"]
+            enc = [f"{self.union_enc(t.union)}(buf, pos + {off}, self.{attr})"]
+        elif isinstance(t, Pointer):
+            dec = [f"self.{attr} = {self.pointer_dec(t, f'pos + {off}')}"]
+            enc = self.pointer_enc(t, f"pos + {off}", f"self.{attr}")
+        else:
+            dec = self.array_dec(t, f"pos + {off}", "_out") + [f"self.{attr} = _out"]
+            enc = self.array_enc(t, f"pos + {off}", f"self.{attr}")
+        if bit is not None:  # optional: only when its presence bit is set / it has a value
+            dec = [f"if (_pm >> {bit}) & 1:"] + ["    " + d for d in dec] + ["else:", f"    self.{attr} = None"]
+            enc = [f"if self.{attr} is not None:"] + ["    " + e for e in enc]
+        return dec, enc
+
+    @staticmethod
+    def _guarded(emit, lines: list[str], error: str, field: str, message: str) -> None:
+        """`lines` inside a try that prefixes the error's field path with `field`."""
+        emit("    try:")
+        for ln in lines:
+            emit("        " + ln)
+        emit(f"    except {error} as _e:")
+        emit(f"        raise _e.within({field!r}, {message!r})")
+
+    def _emit_functions(self, lay: "_Layout", emit) -> None:
+        """Module-level _d_NAME/_e_NAME (nested messages call these directly) and _ea_NAME."""
+        msg, cls, s, pmap = lay.msg, lay.cls, lay.struct, lay.msg.pmap
+        emit(f"{s} = _Struct({lay.fmt!r})")
         emit(f"def _d_{cls}(buf, pos, end):")
         emit(f"    self = _new({cls})")
-        if raw_slots:
-            emit(f"    {unpack_target} = {s}.unpack_from(buf, pos)")
+        if lay.raw_slots:
+            emit(f"    {lay.unpack_target} = {s}.unpack_from(buf, pos)")
         if pmap is not None:
             emit(f"    _pm = int.from_bytes(buf[pos + {pmap.offset}:pos + {pmap.offset + pmap.size}], 'little')")
-            for slot, bit in optional.items():
-                if slot in raw_slots:
+            for slot, bit in lay.optional.items():
+                if slot in lay.raw_slots:
                     emit(f"    if not (_pm >> {bit}) & 1:")
                     emit(f"        self.{slot} = None")
-        for fname, lines in dec_lines:
-            emit("    try:")
-            for ln in lines:
-                emit("        " + ln)
-            emit("    except _DecodeError as _e:")
-            emit(f"        raise _e.within({fname!r}, {msg.name!r})")
+        for fname, dec, _ in lay.composite:
+            self._guarded(emit, dec, "_DecodeError", fname, msg.name)
         emit("    return self")
         emit()
         emit(f"def _e_{cls}(buf, pos, self):")
-        if not raw_slots and not enc_lines and pmap is None:
+        if not lay.raw_slots and not lay.composite and pmap is None:
             emit("    pass  # no fields")
         if pmap is not None:
             emit("    _pm = 0")
-            for slot, bit in optional.items():
+            for slot, bit in lay.optional.items():
                 emit(f"    if self.{slot} is not None:")
                 emit(f"        _pm |= {1 << bit}")
-        if raw_slots:
+        if lay.raw_slots:
             emit("    try:")
-            emit(f"        {s}.pack_into(buf, pos, {pack_args})")
+            emit(f"        {s}.pack_into(buf, pos, {lay.pack_args})")
             emit("    except _StructError:")
             emit("        _pack_failure(self)")
         if pmap is not None:  # after the struct pack, which zero-fills the pmap's pad bytes
@@ -361,29 +179,28 @@ class _Gen:
             emit(f"        buf[pos + {pmap.offset}:pos + {pmap.offset + pmap.size}] = _pm.to_bytes({pmap.size}, 'little')")
             emit("    except OverflowError:")
             emit(f"        raise _EncodeError('presence map {pmap.name} is too small for the optional fields', {msg.name!r}) from None")
-        for fname, lines in enc_lines:
-            emit("    try:")
-            for ln in lines:
-                emit("        " + ln)
-            emit("    except _EncodeError as _e:")
-            emit(f"        raise _e.within({fname!r}, {msg.name!r})")
+        for fname, _, enc in lay.composite:
+            self._guarded(emit, enc, "_EncodeError", fname, msg.name)
         emit()
         emit(f"def _ea_{cls}(buf, pos, value):")
         emit(f"    _e_{cls}(buf, pos, _as_record({cls}, value, ''))")
         emit()
 
-        # the class
+    @staticmethod
+    def _emit_class(lay: "_Layout", emit) -> None:
+        """The Record class: constants, __init__, decode (one unpack when it can), encode."""
+        msg, cls, s = lay.msg, lay.cls, lay.struct
         emit(f"class {cls}(_Record):")
         emit(f"    \"\"\"{msg.name}: msgid {msg.msgid}, fixed size {msg.size}.\"\"\"")
-        emit(f"    __slots__ = {tuple(slots)!r}")
+        emit(f"    __slots__ = {tuple(lay.slots)!r}")
         emit(f"    NAME = {msg.name!r}")
         emit(f"    MSGID = {msg.msgid}")
         emit(f"    SIZE = {msg.size}")
         emit(f"    FIELDS = {tuple(f.name for f in msg.fields if not f.pmap)!r}")
-        emit(f"    _ATTRS = {tuple(attrs)!r}")
+        emit(f"    _ATTRS = {tuple(lay.attrs)!r}")
         emit()
         emit("    def __init__(self, _value=None, **fields):")
-        for slot, default in defaults:
+        for slot, default in lay.defaults:
             emit(f"        self.{slot} = {default}")
         emit("        if _value is not None or fields:")
         emit("            _init_fields(self, _value, fields)")
@@ -394,9 +211,9 @@ class _Gen:
         emit("        end = len(buf)")
         emit(f"        if end - pos < {msg.size}:")
         emit(f"            _truncated({msg.name!r}, {msg.size}, pos, end)")
-        if fixed_only and raw_slots:
+        if lay.fixed_only:
             emit(f"        self = _new({cls})")
-            emit(f"        {unpack_target} = {s}.unpack_from(buf, pos)")
+            emit(f"        {lay.unpack_target} = {s}.unpack_from(buf, pos)")
             emit("        return self")
         else:
             emit("        _decode_budget(end - pos)")
@@ -404,9 +221,9 @@ class _Gen:
         emit()
         emit("    def encode(self):")
         emit("        \"\"\"Wire bytes of this message (fixed part + tail); raises EncodeError.\"\"\"")
-        if fixed_only and raw_slots:
+        if lay.fixed_only:
             emit("        try:")
-            emit(f"            return {s}.pack({pack_args})")
+            emit(f"            return {s}.pack({lay.pack_args})")
             emit("        except _StructError:")
             emit("            _pack_failure(self)")
         else:
@@ -414,35 +231,38 @@ class _Gen:
             emit(f"        _e_{cls}(buf, 0, self)")
             emit("        return bytes(buf)")
         emit()
+
+    def _emit_properties(self, lay: "_Layout", emit) -> None:
+        """Logical fields: a property converting the raw slot on read and checking on write;
+        plain scalars: a check used only to name the field when struct refuses a value."""
         checks = []
-        for f, attr, slot in scalar_idx:
+        for f, attr, slot in lay.scalars:
             t = f.type
-            checks.append((f.name, slot, self.to_raw(t, "value") if not self.is_logical(t) else None))
-            if slot != attr:
-                emit(f"    def _get_{attr}(self):")
-                if slot in optional:
-                    emit(f"        if self.{slot} is None:")
-                    emit("            return None")
-                emit(f"        return {self.to_logical(t, f'self.{slot}')}")
-                emit()
-                emit(f"    def _set_{attr}(self, value):")
-                if slot in optional:
-                    emit("        if value is None:")
-                    emit(f"            self.{slot} = None")
-                    emit("            return")
-                emit("        try:")
-                emit(f"            self.{slot} = {self.to_raw(t, 'value')}")
-                emit("        except _EncodeError as _e:")
-                emit(f"            raise _e.within({f.name!r}, {msg.name!r})")
-                emit()
-                emit(f"    {attr} = property(_get_{attr}, _set_{attr})")
-                emit()
-        plain = [(n, s_, c) for n, s_, c in checks if c is not None]
-        emit(f"    _CHECKS = ({''.join(f'({n!r}, {s_!r}, lambda value: {c}), ' for n, s_, c in plain)})")
+            if slot == attr:
+                checks.append(f"({f.name!r}, {slot!r}, lambda value: {self.to_raw(t, 'value')}), ")
+                continue
+            optional = slot in lay.optional
+            emit(f"    def _get_{attr}(self):")
+            if optional:
+                emit(f"        if self.{slot} is None:")
+                emit("            return None")
+            emit(f"        return {self.to_logical(t, f'self.{slot}')}")
+            emit()
+            emit(f"    def _set_{attr}(self, value):")
+            if optional:
+                emit("        if value is None:")
+                emit(f"            self.{slot} = None")
+                emit("            return")
+            emit("        try:")
+            emit(f"            self.{slot} = {self.to_raw(t, 'value')}")
+            emit("        except _EncodeError as _e:")
+            emit(f"            raise _e.within({f.name!r}, {lay.msg.name!r})")
+            emit()
+            emit(f"    {attr} = property(_get_{attr}, _set_{attr})")
+            emit()
+        emit(f"    _CHECKS = ({''.join(checks)})")
         emit()
-        # expose non-identifier field names through dict access only
         emit()
-        self.lines.extend(out)
 
     def module(self, header: str) -> str:
         for m in self.messages:
