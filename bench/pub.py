@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchutil import percentile_us  # noqa: E402
+
 from streamproto.events import Data, State  # noqa: E402
 from streamproto.pub.channel import PubClient, PubServer  # noqa: E402
 
@@ -104,11 +106,6 @@ async def _publish(url: str, nsubs: int, count: int, rate: float | None) -> list
     return result
 
 
-def _pct(values: list[int], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))] / 1e3
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=300_000, help="messages in the throughput run")
@@ -129,7 +126,7 @@ def main() -> None:
         stats = asyncio.run(_publish(url, nsubs, n, args.rate))
         lat = [x for s in stats for x in s["lat"]]
         print(f"latency    {nsubs:2d} subscriber(s) at {args.rate:,.0f} msgs/s: "
-              f"p50 {_pct(lat, 0.5):7.1f} us, p99 {_pct(lat, 0.99):7.1f} us, "
+              f"p50 {percentile_us(lat, 0.5):7.1f} us, p99 {percentile_us(lat, 0.99):7.1f} us, "
               f"max {max(lat) / 1e3:8.1f} us")
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchutil import percentile_us  # noqa: E402
+
 from streamproto.events import Control, State  # noqa: E402
 from streamproto.storage import FileWriter  # noqa: E402
 from streamproto.stream import protocol as P  # noqa: E402
@@ -157,11 +159,6 @@ async def _latency(client_url: str, conn, n: int, rate: float) -> list[int]:
     return lat
 
 
-def _pct(values: list[int], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))] / 1e3
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000, help="stored messages to catch up")
@@ -192,7 +189,7 @@ def main() -> None:
         n = int(args.rate * args.seconds)
         lat = asyncio.run(_latency(client_url, parent, n, args.rate))
         print(f"online at {args.rate:,.0f} msgs/s: {len(lat):,} of {n:,} received, "
-              f"p50 {_pct(lat, 0.5):7.1f} us, p99 {_pct(lat, 0.99):7.1f} us, "
+              f"p50 {percentile_us(lat, 0.5):7.1f} us, p99 {percentile_us(lat, 0.99):7.1f} us, "
               f"max {max(lat) / 1e3:8.1f} us")
     finally:
         parent.send(("stop",))

@@ -16,7 +16,7 @@ import construct as cs
 
 from tllschema.errors import DecodeError, EncodeError
 from tllschema.model import BitsDef, EnumDef, int_limits
-from tllschema.runtime import check_list, spend
+from tllschema.runtime import check_list, spend, union_pick
 from tllschema.values import (
     _NS, Duration, TimePoint, UnionValue, bits_class, decimal128_decode, decimal128_encode, decimal_to_fixed,
     enum_class, fixed_to_decimal,
@@ -474,17 +474,8 @@ class Union(cs.Construct):
     def _build(self, obj, stream, context, path):
         pos = stream.tell()
         if obj is not None:
-            if isinstance(obj, dict):
-                if len(obj) != 1:
-                    raise EncodeError(f"a union value is a mapping with exactly one member, got {len(obj)}")
-                (name, value), = obj.items()
-            elif isinstance(obj, (tuple, list)) and len(obj) == 2:
-                name, value = obj
-            else:
-                raise EncodeError(f"expected a union value ({{member: value}} or (member, value)), got {type(obj).__name__}")
-            if name not in self.names:
-                raise EncodeError(f"unknown union member {name!r} (expected one of {', '.join(self.names)})")
-            tag = self.names.index(name)
+            tag, value = union_pick(obj, tuple(self.names))  # the input forms the fast path accepts
+            name = self.names[tag]
             cs.Int8sl._build(tag, stream, context, path)
             try:
                 self.variants[tag][1]._build(value, stream, context, path)
