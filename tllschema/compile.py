@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import keyword
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from tllschema.compile_types import TypeCodegen
 from tllschema.model import Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, UnionRef
 
+Emit = Callable[..., None]  # appends one line of generated source
 _RESERVED = {"encode", "decode", "NAME", "MSGID", "SIZE", "FIELDS", "keys", "items", "get", "as_dict"}
 
 
@@ -135,7 +136,7 @@ class _Gen(TypeCodegen):
         return dec, enc
 
     @staticmethod
-    def _guarded(emit, lines: list[str], error: str, field: str, message: str) -> None:
+    def _guarded(emit: "Emit", lines: list[str], error: str, field: str, message: str) -> None:
         """`lines` inside a try that prefixes the error's field path with `field`."""
         emit("    try:")
         for ln in lines:
@@ -143,7 +144,7 @@ class _Gen(TypeCodegen):
         emit(f"    except {error} as _e:")
         emit(f"        raise _e.within({field!r}, {message!r})")
 
-    def _emit_functions(self, lay: "_Layout", emit) -> None:
+    def _emit_functions(self, lay: "_Layout", emit: "Emit") -> None:
         """Module-level _d_NAME/_e_NAME (nested messages call these directly) and _ea_NAME."""
         msg, cls, s, pmap = lay.msg, lay.cls, lay.struct, lay.msg.pmap
         emit(f"{s} = _Struct({lay.fmt!r})")
@@ -187,7 +188,7 @@ class _Gen(TypeCodegen):
         emit()
 
     @staticmethod
-    def _emit_class(lay: "_Layout", emit) -> None:
+    def _emit_class(lay: "_Layout", emit: "Emit") -> None:
         """The Record class: constants, __init__, decode (one unpack when it can), encode."""
         msg, cls, s = lay.msg, lay.cls, lay.struct
         emit(f"class {cls}(_Record):")
@@ -232,7 +233,7 @@ class _Gen(TypeCodegen):
             emit("        return bytes(buf)")
         emit()
 
-    def _emit_properties(self, lay: "_Layout", emit) -> None:
+    def _emit_properties(self, lay: "_Layout", emit: "Emit") -> None:
         """Logical fields: a property converting the raw slot on read and checking on write;
         plain scalars: a check used only to name the field when struct refuses a value."""
         checks = []

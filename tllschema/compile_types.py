@@ -7,7 +7,7 @@ model node) as a module-level function `f(buf, pos, end) -> value` for decoding 
 from __future__ import annotations
 
 from tllschema.model import (
-    INT_TYPES, Array, Bytes, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, int_limits,
+    INT_TYPES, Array, BitsDef, Bytes, EnumDef, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, WireType, int_limits,
 )
 
 _VERSION = {"default": 0, "legacy-short": 1, "legacy-long": 2}
@@ -31,14 +31,14 @@ class TypeCodegen:
     def emit(self, text: str = "") -> None:
         self.lines.append(text)
 
-    def enum_var(self, e) -> str:
+    def enum_var(self, e: EnumDef) -> str:
         key = id(e)
         if key not in self.names:
             var = self.names[key] = self.new("E")
             self.emit(f"{var} = _enum_class({e.name!r}, {dict(e.values)!r})")
         return self.names[key]
 
-    def bits_var(self, b) -> str:
+    def bits_var(self, b: BitsDef) -> str:
         key = id(b)
         if key not in self.names:
             var = self.names[key] = self.new("B")
@@ -90,11 +90,11 @@ class TypeCodegen:
         return f"_check_int({inner}, {code!r}, {lo}, {hi})"
 
     @staticmethod
-    def is_logical(t) -> bool:
+    def is_logical(t: WireType) -> bool:
         return isinstance(t, Bytes) or (isinstance(t, Scalar) and (t.sub is not None or t.name == "decimal128"))
 
     @staticmethod
-    def code(t) -> str:
+    def code(t: WireType) -> str:
         if isinstance(t, Bytes):
             return f"{t.n}s"
         if t.name == "decimal128":
@@ -102,7 +102,7 @@ class TypeCodegen:
         return t.fmt
 
     # -- element codecs (decode f(buf, pos, end) -> value; encode f(buf, pos, value)) ------------
-    def elem_dec(self, t) -> str:
+    def elem_dec(self, t: WireType) -> str:
         key = ("d", id(t))
         if key in self.names:
             return self.names[key]
@@ -172,7 +172,7 @@ class TypeCodegen:
         self.emit()
         return name
 
-    def elem_enc(self, t) -> str:
+    def elem_enc(self, t: WireType) -> str:
         key = ("e", id(t))
         if key in self.names:
             return self.names[key]

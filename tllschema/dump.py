@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tllschema.errors import SchemeError
 from tllschema.model import (
-    Array, BitsDef, Bytes, EnumDef, Field, MessageRef, Pointer, Scalar, SubType, UnionRef,
+    Array, BitsDef, Bytes, EnumDef, Field, MessageRef, Pointer, Scalar, SubType, UnionRef, WireType,
 )
 from tllschema.url import compress_text
 
@@ -46,7 +46,7 @@ def _bits(b: BitsDef) -> str:
     return f"{{type: {b.base}, bits: {_bit_list(b)}" + (f", options: {opts}" if opts else "") + "}"
 
 
-def _type_name(t) -> str:
+def _type_name(t: WireType) -> str:
     if isinstance(t, Scalar):
         if t.sub is SubType.ENUM and not t.enum.inline:
             return t.enum.name

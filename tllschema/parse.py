@@ -302,7 +302,7 @@ class SchemeBuilder:
                 return elem, options, list_options
         return self._apply_sub(elem, options, fe, msg, fname, under_pointer, elem), options, list_options
 
-    def _apply_sub(self, elem, options: dict, fe: dict, msg: Message, fname: str, under_pointer: bool, outer):
+    def _apply_sub(self, elem: Any, options: dict, fe: dict, msg: Message, fname: str, under_pointer: bool, outer: Any):
         sub = options.get("type")
         if sub is None:
             return elem

@@ -23,7 +23,7 @@ import click
 import tllschema
 from streamproto import schemes
 from streamproto.events import Control, State
-from streamproto.storage import open_reader, open_writer
+from streamproto.storage import FileWriter, open_reader, open_writer
 from streamproto.stream.channel import StreamClient, StreamData, StreamServer
 from tools.dumpfmt import format_message_yaml, format_yaml_body
 
@@ -120,7 +120,7 @@ class CommissionService:
             await client.close()
             writer.close()
 
-    async def _consume(self, client: StreamClient, deadline: float, writer) -> None:
+    async def _consume(self, client: StreamClient, deadline: float, writer: FileWriter | None) -> None:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:

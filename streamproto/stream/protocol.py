@@ -155,7 +155,7 @@ def _fail(message: str, field: str, offset: int, reason: str) -> ProtocolError:
     return ProtocolError(f"{message}.{field}: {reason} (at byte offset {offset})")
 
 
-def _read_ptr(body, pos: int, message: str, field: str) -> tuple[int, int, int]:
+def _read_ptr(body: bytes, pos: int, message: str, field: str) -> tuple[int, int, int]:
     """Resolve the offset pointer at ``pos``: (data start, count, entity); count 0 = empty."""
     offset, word = _PTR.unpack_from(body, pos)
     count, entity = word & 0xFFFFFF, word >> 24
@@ -175,7 +175,7 @@ def _read_ptr(body, pos: int, message: str, field: str) -> tuple[int, int, int]:
     return start, count, entity
 
 
-def _read_string(body, pos: int, message: str, field: str) -> str:
+def _read_string(body: bytes, pos: int, message: str, field: str) -> str:
     start, count, entity = _read_ptr(body, pos, message, field)
     if count == 0:
         return ""
@@ -187,7 +187,7 @@ def _read_string(body, pos: int, message: str, field: str) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _read_attributes(body, pos: int, message: str) -> tuple[tuple[str, str], ...]:
+def _read_attributes(body: bytes, pos: int, message: str) -> tuple[tuple[str, str], ...]:
     start, count, entity = _read_ptr(body, pos, message, "attributes")
     if count == 0:
         return ()
@@ -202,7 +202,7 @@ def _read_attributes(body, pos: int, message: str) -> tuple[tuple[str, str], ...
     return tuple(out)
 
 
-def _check_size(body, minimum: int, message: str) -> None:
+def _check_size(body: bytes, minimum: int, message: str) -> None:
     if len(body) < minimum:
         raise ProtocolError(f"{message}: body is {len(body)} bytes, shorter than its fixed size "
                             f"{minimum}")
@@ -247,7 +247,7 @@ def encode_request(req: Request) -> tuple[int, bytes]:
     return REQUEST, bytes(t.buf)
 
 
-def decode_request(msgid: int, body) -> Request:
+def decode_request(msgid: int, body: bytes) -> Request:
     """Parse a Request (12) or RequestOld (11) body; ProtocolError names what is wrong."""
     if msgid == REQUEST:
         name = "Request"
@@ -298,7 +298,7 @@ def encode_reply(reply: Reply) -> bytes:
     return bytes(t.buf)
 
 
-def decode_reply(body) -> Reply:
+def decode_reply(body: bytes) -> Reply:
     """Parse a Reply body (at least 32 bytes)."""
     _check_size(body, _REPLY_SIZE, "Reply")
     last, requested, block = _REPLY.unpack_from(body, 0)
@@ -316,7 +316,7 @@ def encode_error(error: Error | str) -> bytes:
     return bytes(t.buf)
 
 
-def decode_error(body) -> Error:
+def decode_error(body: bytes) -> Error:
     """Parse an Error body (at least 16 bytes)."""
     _check_size(body, _ERROR_SIZE, "Error")
     return Error(_read_string(body, 0, "Error", "error"), _read_string(body, 8, "Error", "server"))
@@ -327,7 +327,7 @@ def encode_client_done(seq: int) -> bytes:
     return _I64.pack(seq)
 
 
-def decode_client_done(body) -> ClientDone:
+def decode_client_done(body: bytes) -> ClientDone:
     """Parse a ClientDone body (at least 8 bytes)."""
     _check_size(body, _DONE_SIZE, "ClientDone")
     return ClientDone(_I64.unpack_from(body, 0)[0])
@@ -341,7 +341,7 @@ def encode_begin_of_block(last_seq: int) -> bytes:
     return _I64.pack(last_seq)
 
 
-def decode_begin_of_block(body) -> int:
+def decode_begin_of_block(body: bytes) -> int:
     """``last_seq`` of a BeginOfBlock control body."""
     _check_size(body, 8, "BeginOfBlock")
     return _I64.unpack_from(body, 0)[0]
