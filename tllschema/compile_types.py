@@ -7,7 +7,8 @@ model node) as a module-level function `f(buf, pos, end) -> value` for decoding 
 from __future__ import annotations
 
 from tllschema.model import (
-    INT_TYPES, Array, BitsDef, Bytes, EnumDef, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, WireType, int_limits,
+    INT_TYPES, Array, BitsDef, Bytes, EnumDef, Message, MessageRef, Pointer, Scalar, SubType, UnionDef,
+    UnionRef, WireType, int_limits,
 )
 
 _VERSION = {"default": 0, "legacy-short": 1, "legacy-long": 2}
