@@ -115,8 +115,8 @@ class Cursor:
                     if f < 17:
                         break
                     e = off + f
-                    if e > n or e > bend or buf[e - 1] < 128:
-                        break
+                    if e > n or e > bend or buf[e - 1] < 128 or (last is not None and s <= last):
+                        break  # the checked path reports what is wrong
                     if s >= min_seq:
                         ap(D(m, s, buf[off + 16:e - 1]))
                         k -= 1
@@ -167,7 +167,10 @@ class Cursor:
             if len(u) < 12:
                 break
             msgid, field = umsg(u)
-            seq = delta = field + delta
+            seq = field + delta
+            if last is not None and seq <= last:
+                break  # the checked path reports what is wrong
+            delta = seq
             h += u
             if len(h) > 4 * HIST_KEEP:
                 del h[:-HIST_KEEP]
@@ -247,6 +250,7 @@ class Cursor:
                                                          f"bytes, shorter than a 12-byte header")
             msgid, field = _MSG.unpack_from(u)
             seq = field + self.delta
+            self._check_order(seq, pos)
             self.delta = seq
             body = u[12:]
             h = self.hist
@@ -258,6 +262,7 @@ class Cursor:
                 raise StorageFormatError(self.path, pos, f"record of {f} bytes is too short for "
                                                          f"a message header (minimum 17)")
             msgid, seq = _MSG.unpack_from(data, 4)
+            self._check_order(seq, pos)
             body = data[16:f - 1]
         self.pos = pos + f
         self.last_seq = seq
@@ -265,6 +270,12 @@ class Cursor:
             out.append(Data(msgid, seq, bytes(body)))
             return 1
         return 0
+
+    def _check_order(self, seq: int, pos: int) -> None:
+        """Seqs only grow within a file; anything else is a corrupt record."""
+        if self.last_seq is not None and seq <= self.last_seq:
+            raise StorageFormatError(self.path, pos, f"seq {seq} does not follow the previous seq "
+                                                     f"{self.last_seq}: the record is corrupt")
 
     def _decompress(self, c: bytes, pos: int) -> bytes:
         d = memoryview(self.hist)[-HIST_KEEP:]
