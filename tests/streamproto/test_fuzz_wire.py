@@ -1,0 +1,65 @@
+"""Random bytes from a peer end in frames/events or a ProtocolError, never another exception."""
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamproto.errors import ProtocolError, StreamprotoError
+from streamproto.frames import FrameReader
+from streamproto.pub.protocol import PubClientCore, parse_hello
+from streamproto.stream import protocol as P
+
+FRAMES = ["std", "short", "tiny", "size32", "none"]
+
+
+@settings(max_examples=300, deadline=1000)
+@given(frame=st.sampled_from(FRAMES), chunks=st.lists(st.binary(max_size=64), max_size=8))
+def test_frame_reader_on_random_bytes(frame, chunks):
+    reader = FrameReader(frame, limit=256)
+    got = []
+    try:
+        for c in chunks:
+            reader.parse(c, lambda msgid, seq, body: got.append((msgid, seq, bytes(body))))
+    except ProtocolError:
+        return
+    assert all(len(body) <= 256 for _, _, body in got)  # the receive limit holds
+
+
+@settings(max_examples=300, deadline=1000)
+@given(chunks=st.lists(st.binary(max_size=64), max_size=6))
+def test_pub_client_on_random_server_bytes(chunks):
+    core = PubClientCore("peer", limit=512)
+    core.hello()
+    try:
+        for c in chunks:
+            core.receive_data(c)
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=300, deadline=1000)
+@given(data=st.binary(max_size=128))
+def test_hello_parser_on_random_bytes(data):
+    try:
+        parse_hello(data)
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=300, deadline=1000)
+@given(msgid=st.sampled_from([P.REQUEST_OLD, P.REQUEST, 99]), body=st.binary(max_size=96))
+def test_request_decoder_on_random_bytes(msgid, body):
+    try:
+        P.decode_request(msgid, body)
+    except StreamprotoError:
+        pass
+
+
+@settings(max_examples=300, deadline=1000)
+@given(body=st.binary(max_size=96))
+def test_reply_and_error_decoders_on_random_bytes(body):
+    for decode in (P.decode_reply, P.decode_error, P.decode_client_done):
+        try:
+            decode(body)
+        except StreamprotoError:
+            pass
