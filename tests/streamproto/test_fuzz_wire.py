@@ -12,7 +12,7 @@ from streamproto.stream import protocol as P
 FRAMES = ["std", "short", "tiny", "size32", "none"]
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300, deadline=5000)
 @given(frame=st.sampled_from(FRAMES), chunks=st.lists(st.binary(max_size=64), max_size=8))
 def test_frame_reader_on_random_bytes(frame, chunks):
     reader = FrameReader(frame, limit=256)
@@ -25,7 +25,7 @@ def test_frame_reader_on_random_bytes(frame, chunks):
     assert all(len(body) <= 256 for _, _, body in got)  # the receive limit holds
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300, deadline=5000)
 @given(chunks=st.lists(st.binary(max_size=64), max_size=6))
 def test_pub_client_on_random_server_bytes(chunks):
     core = PubClientCore("peer", limit=512)
@@ -37,7 +37,7 @@ def test_pub_client_on_random_server_bytes(chunks):
         pass
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300, deadline=5000)
 @given(data=st.binary(max_size=128))
 def test_hello_parser_on_random_bytes(data):
     try:
@@ -46,7 +46,7 @@ def test_hello_parser_on_random_bytes(data):
         pass
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300, deadline=5000)
 @given(msgid=st.sampled_from([P.REQUEST_OLD, P.REQUEST, 99]), body=st.binary(max_size=96))
 def test_request_decoder_on_random_bytes(msgid, body):
     try:
@@ -55,7 +55,7 @@ def test_request_decoder_on_random_bytes(msgid, body):
         pass
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300, deadline=5000)
 @given(body=st.binary(max_size=96))
 def test_reply_and_error_decoders_on_random_bytes(body):
     for decode in (P.decode_reply, P.decode_error, P.decode_client_done):

@@ -75,7 +75,7 @@ EDGE = """\
     - {name: r, type: int8, options.optional: no}
 """
 VECTORS = load_vectors()
-SETTINGS = dict(deadline=1000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+SETTINGS = dict(deadline=5000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 
 
 @lru_cache(maxsize=None)

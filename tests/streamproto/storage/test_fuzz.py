@@ -20,7 +20,7 @@ def _read_all(path, seq=None):
 
 
 @pytest.mark.parametrize("name", FILES)
-@settings(max_examples=40, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_file_reads_or_fails_cleanly(tmp_path, name, data):
     src = GOLDEN / "storage" / name
