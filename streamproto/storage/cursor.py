@@ -82,55 +82,48 @@ class Cursor:
         """
         k = limit
         self.status = OK
-        if self.lz4:
-            while k > 0:
-                if self.pos != self.bs or not self.bs:
-                    k -= self._lz4_run(out, k, min_seq)
-                    if k <= 0:
-                        break
-                r = self._step(out, min_seq)
-                if r < 0:
-                    break
-                k -= r
-            return limit - k
-        ap = out.append
-        D = Data
-        uf = (_REC1 if self.version >= 1 else _REC0).unpack_from
-        v1 = self.version >= 1
-        B = self.B
+        run = self._lz4_run if self.lz4 else self._plain_run
         while k > 0:
-            pos, bs = self.pos, self.bs
-            if pos != bs or not bs:
-                buf, base = self.buf, self.base
-                off = pos - base
-                n = len(buf)
-                bend = bs + B - base
-                last = self.last_seq
-                while k > 0 and off + 17 <= bend and 0 <= off and off + 16 <= n:
-                    f, m, s = uf(buf, off)
-                    if v1:
-                        if f < MARKER:
-                            break
-                        f -= MARKER
-                    if f < 17:
-                        break
-                    e = off + f
-                    if e > n or e > bend or buf[e - 1] < 128 or (last is not None and s <= last):
-                        break  # the checked path reports what is wrong
-                    if s >= min_seq:
-                        ap(D(m, s, buf[off + 16:e - 1]))
-                        k -= 1
-                    off = e
-                    last = s
-                self.pos = base + off
-                self.last_seq = last
+            if self.pos != self.bs or not self.bs:  # inside a started block: the fast path
+                k -= run(out, k, min_seq)
                 if k <= 0:
                     break
-            r = self._step(out, min_seq)
+            r = self._step(out, min_seq)  # block changes, window refills, anything unusual
             if r < 0:
                 break
             k -= r
         return limit - k
+
+    def _plain_run(self, out: list, k: int, min_seq: int) -> int:
+        """Fast path over the uncompressed records of the current block held in the window."""
+        ap, D = out.append, Data
+        v1 = self.version >= 1
+        uf = (_REC1 if v1 else _REC0).unpack_from
+        buf, base = self.buf, self.base
+        off = self.pos - base
+        n = len(buf)
+        bend = self.bs + self.B - base
+        last = self.last_seq
+        got = 0
+        while got < k and off + 17 <= bend and 0 <= off and off + 16 <= n:
+            f, m, s = uf(buf, off)
+            if v1:
+                if f < MARKER:
+                    break
+                f -= MARKER
+            if f < 17:
+                break
+            e = off + f
+            if e > n or e > bend or buf[e - 1] < 128 or (last is not None and s <= last):
+                break  # the checked path reports what is wrong
+            if s >= min_seq:
+                ap(D(m, s, buf[off + 16:e - 1]))
+                got += 1
+            off = e
+            last = s
+        self.pos = base + off
+        self.last_seq = last
+        return got
 
     def _lz4_run(self, out: list, k: int, min_seq: int) -> int:
         """Fast path over the LZ4 records of the current block held in the window.
