@@ -281,6 +281,16 @@ def child_url(url: Url, name: str) -> Url | None:
 __all__ += ["flatten", "url_from_mapping", "load_url", "parse_params", "child_url"]
 
 
+
+def required_child(url: Url, name: str, what: str) -> Url:
+    """`child_url` that must exist: ConfigError naming the parameter and what it is for."""
+    child = child_url(url, name)
+    if child is None:
+        raise ConfigError(f"{url.proto}: parameter {name!r} is mandatory ({what}), e.g. "
+                          f"{name}=tcp://./{name}.sock")
+    return child
+
+
 def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
     """``init`` (as a :class:`Url`) and ``open`` parameters of ``processor.objects.NAME`` in a TLL processor YAML file."""
     import yaml   # local: only this helper needs it

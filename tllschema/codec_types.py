@@ -16,7 +16,7 @@ import construct as cs
 
 from tllschema.errors import DecodeError, EncodeError
 from tllschema.model import BitsDef, EnumDef, int_limits
-from tllschema.runtime import check_list, spend, union_pick
+from tllschema.runtime import check_list, spend, string_bytes, union_pick
 from tllschema.values import (
     _NS, Duration, TimePoint, UnionValue, bits_class, decimal128_decode, decimal128_encode, decimal_to_fixed,
     enum_class, fixed_to_decimal,
@@ -433,12 +433,7 @@ class StringPointer(OffsetPointer):
     def _build(self, obj, stream, context, path):
         pos = stream.tell()
         if obj is not None:
-            if isinstance(obj, str):
-                data = obj.encode("utf-8")
-            elif isinstance(obj, (bytes, bytearray, memoryview)):
-                data = bytes(obj)
-            else:
-                raise EncodeError(f"expected a string, got {type(obj).__name__}")
+            data = string_bytes(obj)
             end = stream.seek(0, io.SEEK_END)
             stream.write(data + b"\0")
             self.write_pointer(stream, context, path, pos, end - pos, len(data) + 1, 1)

@@ -224,15 +224,19 @@ def write_scalar_list(buf: bytearray, pos: int, values: Any, version: int, esize
                 raise EncodeError(out_of_range(v, code, e)).within(f"[{i}]") from None
 
 
+def string_bytes(value: Any) -> bytes:
+    """A `string` field's input (str or bytes-like) as the bytes stored before the NUL."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise EncodeError(f"expected a string, got {type(value).__name__}")
+
+
 def write_string(buf: bytearray, pos: int, value: Any, version: int) -> None:
     if value is None:
         return  # unset: all-zero pointer
-    if isinstance(value, str):
-        data = value.encode("utf-8")
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-    else:
-        raise EncodeError(f"expected a string, got {type(value).__name__}")
+    data = string_bytes(value)
     end = len(buf)
     write_ptr(buf, pos, version, end - pos, len(data) + 1, 1)
     buf += data

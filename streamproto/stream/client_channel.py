@@ -11,7 +11,7 @@ import logging
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.config import Url, child_url, parse_int, parse_params, parse_size
+from streamproto.config import Url, parse_int, parse_params, parse_size, required_child
 from streamproto.errors import ChannelError, ConfigError, ProtocolError, StreamprotoError
 from streamproto.events import ACTIVE, CLOSED, ERROR, Control, Data, State
 from streamproto.frames import FrameReader, frame_format
@@ -80,10 +80,7 @@ class StreamClient(Channel):
         super().__init__(url, on_event=on_event, name=name)
         u = self.url
         self.online_url = online_url(u)
-        self.request_url = child_url(u, "request")
-        if self.request_url is None:
-            raise ConfigError(f"{self.name}: parameter 'request' is mandatory (the server's "
-                              "request tcp address), e.g. request=tcp://./request.sock")
+        self.request_url = required_child(u, "request", "the server's request tcp address")
         self.request_frame = frame_format(self.request_url.get("frame", "std", None, ("tcp",)))
         self.request_limit = recv_limit(self.request_url, ("tcp",), server=False)
         self.core = ClientCore(protocol=self.param("protocol", "new"),

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.config import Url, child_url, parse_bool, parse_params, parse_size
+from streamproto.config import Url, child_url, parse_bool, parse_params, parse_size, required_child
 from streamproto.errors import ChannelError, ConfigError, StorageError
 from streamproto.events import ACTIVE, CLOSED, ERROR, OPENING, Control, Data
 from streamproto.pub.channel import PubServer
@@ -43,14 +43,6 @@ def online_url(url: Url) -> Url:
     return Url(url.proto[len("stream+"):], url.host, params)
 
 
-def _child(url: Url, name: str, what: str) -> Url:
-    child = child_url(url, name)
-    if child is None:
-        raise ConfigError(f"{url.proto}: parameter {name!r} is mandatory ({what}), e.g. "
-                          f"{name}=tcp://./{name}.sock")
-    return child
-
-
 class StreamServer(Channel):
     """``stream+pub+tcp://ONLINE;mode=server;request=tcp://REQ;storage=file://PATH``.
 
@@ -65,12 +57,12 @@ class StreamServer(Channel):
         super().__init__(url, on_event=on_event, name=name)
         u = self.url
         self.online_url = online_url(u)
-        self.request_url = _child(u, "request", "the tcp server answering history requests")
+        self.request_url = required_child(u, "request", "the tcp server answering history requests")
         self.request_url.params.setdefault("mode", "server")
         if self.request_url.proto != "tcp":
             raise ConfigError(f"{self.name}: request channel must be tcp://, got "
                               f"{self.request_url.proto}://")
-        self.storage_url = _child(u, "storage", "file:// or rotate+file:// storage")
+        self.storage_url = required_child(u, "storage", "file:// or rotate+file:// storage")
         if self.storage_url.proto not in ("file", "rotate+file"):
             raise ConfigError(f"{self.name}: storage must be file:// or rotate+file://, got "
                               f"{self.storage_url.proto}://")
