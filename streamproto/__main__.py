@@ -1,4 +1,4 @@
 """`python -m streamproto` runs the `streamproto` command."""
-from tools.cli import main
+from streamproto.cli.cli import main
 
 main()

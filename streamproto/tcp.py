@@ -29,7 +29,7 @@ __all__ = ["TcpServer", "TcpClient", "listen", "connect", "setup_socket", "conne
 
 log = logging.getLogger("streamproto.tcp")
 
-#: tcp control scheme (schemas/tcp-control.yaml).
+#: tcp control scheme (streamproto/schemas/tcp-control.yaml).
 CONTROL_IDS = {"Connect": 10, "Disconnect": 20, "WriteFull": 30, "WriteReady": 40, "WriteFlush": 50}
 
 

@@ -20,7 +20,7 @@ Modules: format (bytes), cursor (record walker), reader, writer, rotate, url.
 from streamproto.storage.format import FileMeta, StorageFormatError
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateFile, RotateReader, RotateWriter, scan
-from streamproto.storage.url import open_reader, open_storage, open_writer, resolve_source, storage_options
+from streamproto.storage.openers import open_reader, open_storage, open_writer, resolve_source, storage_options
 from streamproto.storage.writer import FileWriter, SeqError
 
 __all__ = [

@@ -26,7 +26,7 @@ from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING
 from streamproto.registry import register_protocol
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateWriter
-from streamproto.storage.url import open_reader, open_writer, storage_options
+from streamproto.storage.openers import open_reader, open_writer, storage_options
 
 __all__ = ["FileChannel"]
 

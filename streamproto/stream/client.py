@@ -2,7 +2,7 @@
 
 The client owns no socket. The composition (an asyncio channel) runs two connections — the
 *online* pub+tcp subscription and the short-lived *request* tcp connection — and feeds what
-happens on them into :class:`StreamClient`; every input method returns a list of outputs.
+happens on them into :class:`StreamClientCore`; every input method returns a list of outputs.
 
 Inputs (methods):
 
@@ -43,7 +43,7 @@ Behaviour beyond the reference C++ client (all wire compatible):
   never open a gap; if the buffer overflowed on the "nothing to fetch" path the request
   connection is kept and its live history refills the gap;
 * duplicates (seq <= last delivered) are dropped wherever they come from, counted in
-  :attr:`StreamClient.dropped`;
+  :attr:`StreamClientCore.dropped`;
 * a request-connection failure after catch-up (the server closes it after ``ClientDone``) is
   ignored instead of failing the channel.
 """
@@ -57,7 +57,7 @@ from streamproto.errors import ConfigError, ProtocolError
 from streamproto.stream import protocol as P
 from streamproto.stream.client_state import TRANSITIONS, ClientInput, ClientState, Ring
 
-__all__ = ["StreamClient", "ClientState", "ClientInput", "TRANSITIONS", "StreamData", "Command",
+__all__ = ["StreamClientCore", "ClientState", "ClientInput", "TRANSITIONS", "StreamData", "Command",
            "OpenRequest", "SendRequest", "CloseRequest", "MODES", "DEFAULT_RING_SIZE"]
 
 MODES = ("online", "seq", "seq-data", "block", "initial", "last")
@@ -79,7 +79,7 @@ class Command:
 
 @dataclass(slots=True)
 class OpenRequest(Command):
-    """Connect the request channel (then call :meth:`StreamClient.request_connected`)."""
+    """Connect the request channel (then call :meth:`StreamClientCore.request_connected`)."""
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ class CloseRequest(Command):
     """Close the request connection (no more input is needed from it)."""
 
 
-class StreamClient:
+class StreamClientCore:
     """State machine of one stream client; see the module docstring for inputs and outputs.
 
     Init parameters: ``protocol`` (``new``/``old``), ``peer`` (client name in the request and

@@ -1,7 +1,7 @@
 """asyncio ``stream+`` client: online pub+tcp subscription + short-lived request connection.
 
 See :mod:`streamproto.stream.channel` for the API overview. The merge logic is the sans-I/O
-:class:`streamproto.stream.client.StreamClient` (here ``core``); this module only runs the two
+:class:`streamproto.stream.client.StreamClientCore` (here ``core``); this module only runs the two
 connections and routes what happens on them into it.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from streamproto.events import ACTIVE, CLOSED, ERROR, Control, Data, State
 from streamproto.frames import FrameReader, frame_format
 from streamproto.pub.channel import PubClient
 from streamproto.stream.client import (DEFAULT_RING_SIZE, CloseRequest, OpenRequest, SendRequest,
-                                       StreamClient as ClientCore, StreamData)
+                                       StreamClientCore, StreamData)
 from streamproto.stream.server_channel import online_url
 from streamproto.tcp import connect, recv_limit
 
@@ -83,7 +83,7 @@ class StreamClient(Channel):
         self.request_url = required_child(u, "request", "the server's request tcp address")
         self.request_frame = frame_format(self.request_url.get("frame", "std", None, ("tcp",)))
         self.request_limit = recv_limit(self.request_url, ("tcp",), server=False)
-        self.core = ClientCore(protocol=self.param("protocol", "new"),
+        self.core = StreamClientCore(protocol=self.param("protocol", "new"),
                                peer=self.param("peer", ""),
                                ring_size=self.param("size", DEFAULT_RING_SIZE, parse_size))
         self._request_message = self.core.request_message

@@ -23,7 +23,7 @@ from streamproto.config import Url
 from streamproto.errors import StorageError
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateReader
-from streamproto.storage.url import open_reader
+from streamproto.storage.openers import open_reader
 
 __all__ = ["StorageHistory"]
 

@@ -1,6 +1,6 @@
 """Byte layouts of the ``stream+`` request channel and of its local control messages.
 
-Request channel (``schemas/stream.yaml``, network spec §4.2; every message travels in a std frame
+Request channel (``streamproto/schemas/stream.yaml``, network spec §4.2; every message travels in a std frame
 ``{size, msgid, seq=0}``):
 
 ==========  =====  ==========  ===================================================================
@@ -14,7 +14,7 @@ Error       30     16          string error, string server
 ClientDone  40     8           int64 seq
 ==========  =====  ==========  ===================================================================
 
-Local controls of a stream client (``schemas/stream-control.yaml``, never on the wire): Online 10
+Local controls of a stream client (``streamproto/schemas/stream-control.yaml``, never on the wire): Online 10
 (empty), EndOfBlock 11 (empty), BeginOfBlock 12 (int64 last_seq).
 
 Encoders reproduce the reference C++ client byte for byte: a request body starts as a zeroed

@@ -17,7 +17,7 @@ from streamproto.errors import ChannelError, ConfigError, StorageError
 from streamproto.events import ACTIVE, CLOSED, ERROR, OPENING, Control, Data
 from streamproto.pub.channel import PubServer
 from streamproto.storage.rotate import RotateWriter
-from streamproto.storage.url import open_writer
+from streamproto.storage.openers import open_writer
 from streamproto.storage.writer import SeqError
 from streamproto.stream.history import StorageHistory
 from streamproto.stream.server import (DEFAULT_HIGH_WATER, Disconnect, RequestSession, Send,

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from streamproto import schemes
+from streamproto import schemas
 from streamproto.errors import ChannelError, ProtocolError
 from streamproto.events import ACTIVE, ERROR, Control, Data, State
 from streamproto.frames import frame_format
@@ -90,7 +90,7 @@ def test_bad_hello(data, message):
 
 def test_yaml_scheme_agrees_with_struct_codec():
     tllschema = pytest.importorskip("tllschema")
-    s = tllschema.load(schemes.url("pub.yaml"))
+    s = tllschema.load(schemas.url("pub.yaml"))
     assert (s.message("Hello").msgid, s.message("Hello").size) == (100, 10)
     assert (s.message("HelloReply").msgid, s.message("HelloReply").size) == (101, 10)
     assert s.message("HelloReply").encode({"version": 1, "seq": 30}) == encode_hello_reply(30)[16:]

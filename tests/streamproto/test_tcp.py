@@ -166,9 +166,9 @@ def test_connect_body_layouts():
 
 def test_control_scheme_matches_ids():
     tllschema = pytest.importorskip("tllschema")
-    from streamproto import schemes
+    from streamproto import schemas
     from streamproto.tcp import CONTROL_IDS
-    s = tllschema.load(schemes.url("tcp-control.yaml"))
+    s = tllschema.load(schemas.url("tcp-control.yaml"))
     assert {m.name: m.msgid for m in s.messages} == CONTROL_IDS
     assert s.message("Connect").size == 19
     assert s.message("Connect").encode({"host": {"unix": 0}}) == connect_body(socket.AF_UNIX, "")

@@ -27,11 +27,6 @@ SPEC_35 = """yamls://
 """
 
 
-@pytest.fixture(autouse=True)
-def _need_golden(golden):
-    return golden
-
-
 def alltypes(name: str) -> tllschema.Message:
     return golden_scheme("alltypes.yaml").message(name)
 

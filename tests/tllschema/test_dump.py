@@ -10,7 +10,7 @@ import yaml
 import tllschema
 from tests.conftest import GOLDEN
 
-DUMPS = yaml.safe_load((GOLDEN / "scheme" / "dumps.yaml").read_text()) if (GOLDEN / "scheme" / "dumps.yaml").is_file() else {}
+DUMPS = yaml.safe_load((GOLDEN / "scheme" / "dumps.yaml").read_text())
 
 
 def layout(scheme: tllschema.Scheme) -> list:

@@ -9,11 +9,6 @@ from tests.tllschema.golden_vectors import case_id, golden_scheme, load_vectors
 VECTORS = load_vectors()
 
 
-@pytest.fixture(autouse=True)
-def _need_golden(golden):
-    return golden
-
-
 @pytest.mark.parametrize("case", VECTORS, ids=[case_id(c) for c in VECTORS])
 def test_encode_matches_reference(case):
     msg = golden_scheme(case["scheme"]).message(case["message"])

@@ -9,7 +9,7 @@ from collections import deque
 
 from streamproto import events as ev
 from streamproto.stream.client import (CloseRequest, Command, OpenRequest, SendRequest,
-                                       StreamClient)
+                                       StreamClientCore)
 from streamproto.stream.server import Disconnect, MemoryHistory, RequestSession, Send
 
 EOF_ = object()
@@ -19,7 +19,7 @@ class Sim:
     def __init__(self, stored=(), *, protocol="new", ring_size=128 * 1024, batch=4,
                  high_water=1 << 20, hello_seq=None):
         self.storage = MemoryHistory(stored)
-        self.client = StreamClient(protocol=protocol, ring_size=ring_size)
+        self.client = StreamClientCore(protocol=protocol, ring_size=ring_size)
         self.batch, self.high_water = batch, high_water
         self.hello_seq = hello_seq
         self.pub: deque = deque()       # server -> client online

@@ -12,9 +12,10 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GOLDEN = Path(__file__).resolve().parents[3] / ".." / "shared" / "golden"
+from tests.conftest import GOLDEN
+
 WIRE = GOLDEN / "wire"
-WIRE_LOGS = sorted(WIRE.glob("*.log")) if WIRE.is_dir() else []
+WIRE_LOGS = sorted(WIRE.glob("*.log"))
 
 _FRAME = struct.Struct("<Iiq")
 _EVENT_RE = re.compile(r"^# (STATE|DATA|CTRL) msgid=(-?\d+) seq=(-?\d+) size=(\d+) addr=(-?\d+) "

@@ -11,9 +11,6 @@ from tests.streamproto.stream.stream_net import (Collector, Proxy, StreamClient,
                                                  line, seed, server_url, wait_for)
 from tests.streamproto.stream.stream_wirelog import WIRE_LOGS, parse
 
-pytestmark = pytest.mark.skipif(not WIRE_LOGS, reason="golden wire logs not found "
-                                "(../shared/golden/wire)")
-
 
 def _settled(events: list) -> bool:
     last = events[-1] if events else None

@@ -1,4 +1,4 @@
-"""StreamClient state machine: catalogue scenarios (spec §7.2) and merge invariants."""
+"""StreamClientCore state machine: catalogue scenarios (spec §7.2) and merge invariants."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ from streamproto import events as ev
 from streamproto.errors import ConfigError, ProtocolError
 from streamproto.stream import protocol as P
 from streamproto.stream.client import (TRANSITIONS, ClientInput, ClientState, CloseRequest,
-                                       OpenRequest, SendRequest, StreamClient, StreamData)
+                                       OpenRequest, SendRequest, StreamClientCore, StreamData)
 
 from tests.streamproto.stream.stream_sim import Sim
 
@@ -31,7 +31,7 @@ def online_ctl(sim):
 def test_open_table(mode, seq, expect, protocol):
     if protocol == "old" and mode in ("last", "initial"):
         with pytest.raises(ConfigError, match="needs stream.protocol=new"):
-            StreamClient(protocol="old").open(mode)
+            StreamClientCore(protocol="old").open(mode)
         return
     sim = Sim(STORED, protocol=protocol)
     sim.open(mode=mode, seq=seq)
@@ -198,7 +198,7 @@ def test_nothing_to_fetch_after_buffer_overflow_uses_history():
 
 
 def test_server_error_and_unknown_reply():
-    c = StreamClient(peer="c0")
+    c = StreamClientCore(peer="c0")
     c.open("seq", 1)
     c.online_active(5)
     c.request_connected()
@@ -232,7 +232,7 @@ def test_request_eof_before_catch_up_is_an_error():
 
 
 def test_online_eof_is_an_error_in_any_open_state():
-    c = StreamClient()
+    c = StreamClientCore()
     c.open("online")
     c.online_active(3)
     assert c.online_message(1, 4, b"") [0].online
@@ -249,7 +249,7 @@ def test_request_eof_after_catch_up_is_ignored():
 
 
 def test_block_reply_emits_begin_and_end_of_block():
-    c = StreamClient(peer="c0")
+    c = StreamClientCore(peer="c0")
     c.open("block", block=0)
     c.online_active(30)
     [send] = c.request_connected()
@@ -267,7 +267,7 @@ def test_block_reply_emits_begin_and_end_of_block():
 
 
 def test_block_ending_at_last_seq_reports_end_then_online():
-    c = StreamClient()
+    c = StreamClientCore()
     c.open("block", block=1)
     c.online_active(10)
     c.request_connected()
@@ -283,11 +283,11 @@ def test_block_ending_at_last_seq_reports_end_then_online():
 ])
 def test_open_parameter_errors(kw, match):
     with pytest.raises(ConfigError, match=match):
-        StreamClient().open(**kw)
+        StreamClientCore().open(**kw)
 
 
 def test_inputs_missing_from_the_table_raise():
-    c = StreamClient()
+    c = StreamClientCore()
     with pytest.raises(ProtocolError, match="input 'online_active' is not valid in state Closed"):
         c.online_active(1)
     c.open("seq", 0)
@@ -304,7 +304,7 @@ def test_table_names_every_state():
 
 
 def test_online_mode_and_reopen():
-    c = StreamClient()
+    c = StreamClientCore()
     assert c.open("online") == [ev.State("Opening")]
     assert c.online_active(5) == [ev.State("Active")]
     assert c.online_message(1, 6, b"x") == [StreamData(1, 6, b"x", None, True)]

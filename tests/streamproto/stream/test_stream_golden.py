@@ -8,13 +8,11 @@ import pytest
 from streamproto import events as ev
 from streamproto.stream import protocol as P
 from streamproto.stream.client import (CloseRequest, Command, OpenRequest, SendRequest,
-                                       StreamClient, StreamData)
+                                       StreamClientCore, StreamData)
 from streamproto.stream.server import (Disconnect, MemoryHistory, RequestSession, Send,
                                        WANT_DATA)
 
 from tests.streamproto.stream.stream_wirelog import WIRE_LOGS, EventLine, FrameSplitter, frame, parse, split
-
-pytestmark = pytest.mark.skipif(not WIRE_LOGS, reason="golden wire logs not found (../shared/golden/wire)")
 
 STORED = [(10, 10, b"aaa"), (10, 20, b"bbb"), (10, 30, b"ccc")]
 LATER = (10, 40, b"ddd")
@@ -42,11 +40,11 @@ def _as_line(e) -> EventLine:
 
 
 class Replay:
-    """Feeds one capture's server-side bytes into a StreamClient, records what it does."""
+    """Feeds one capture's server-side bytes into a StreamClientCore, records what it does."""
 
     def __init__(self, log):
         self.log = log
-        self.client = StreamClient(protocol=log.protocol, peer=log.peer)
+        self.client = StreamClientCore(protocol=log.protocol, peer=log.peer)
         self.events: list = []
         self.req_sent = b""
         self.commands: list = []

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tllschema
-from streamproto import schemes
+from streamproto import schemas
 from streamproto.stream import protocol as P
 
 
 @pytest.fixture(scope="module")
 def stream():
-    return tllschema.load(schemes.url("stream.yaml"))
+    return tllschema.load(schemas.url("stream.yaml"))
 
 
 def test_ids_and_fixed_sizes(stream):
@@ -88,7 +88,7 @@ def test_reply_error_done_same_bytes(stream, last, req, block, server, error):
 
 
 def test_control_scheme():
-    ctl = tllschema.load(schemes.url("stream-control.yaml"))
+    ctl = tllschema.load(schemas.url("stream-control.yaml"))
     assert [(m.name, m.msgid, m.size) for m in ctl.messages] == [
         ("Online", 10, 0), ("EndOfBlock", 11, 0), ("BeginOfBlock", 12, 8)]
     assert ctl.message("BeginOfBlock").encode({"last_seq": 10}) == P.encode_begin_of_block(10)

@@ -6,10 +6,10 @@ import sys
 from decimal import Decimal
 
 import tllschema
-from streamproto import schemes
+from streamproto import schemas
 from streamproto.storage import open_reader
 from tests.conftest import REPO
-from tools.demo import commission_value
+from streamproto.cli.demo import commission_value
 
 
 def test_commission_rounds_half_up():
@@ -34,8 +34,8 @@ def test_demo_runs_the_seed_scenario(tmp_path):
         transactions = [m for m in reader if m.kind == 0]
     with open_reader(f"file://{tmp_path}/commission.dat") as reader:
         commissions = list(reader)
-    tx = tllschema.load(schemes.url("transaction.yaml")).message("Transaction")
-    cm = tllschema.load(schemes.url("commission.yaml")).message("Commission")
+    tx = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
+    cm = tllschema.load(schemas.url("commission.yaml")).message("Commission")
     by_seq = {m.seq: tx.decode(m.body) for m in transactions}
     # history from seq 0 then live data: every stored seq up to the end, exactly once, in order
     seqs = [m.seq for m in commissions]

@@ -1,5 +1,5 @@
 """Reference text formats: the hex dump of bodies without a scheme."""
-from tools.dumpfmt import hexdump
+from streamproto.cli.dumpfmt import hexdump
 
 
 def test_hexdump_lines_like_the_reference():

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tools.cli import main
+from streamproto.cli.cli import main
 
 FILES = ["file/transaction.dat", "file/transaction-mmap-v1.dat", "file/transaction-lz4.dat",
          "file/raw-noscheme.dat", "file/raw-lz4.dat", "file/empty.dat", "rotate/output"]

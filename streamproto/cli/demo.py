@@ -21,11 +21,11 @@ from pathlib import Path
 import click
 
 import tllschema
-from streamproto import schemes
+from streamproto import schemas
 from streamproto.events import Control, State
 from streamproto.storage import FileWriter, open_reader, open_writer
 from streamproto.stream.channel import StreamClient, StreamData, StreamServer
-from tools.dumpfmt import format_message_yaml, format_yaml_body
+from streamproto.cli.dumpfmt import format_message_yaml, format_yaml_body
 
 ROTATE_EVERY = 50
 log = logging.getLogger("tll")
@@ -55,12 +55,12 @@ class Generator:
         self.url = (f"stream+pub+tcp://{directory}/generator.sock;mode=server;"
                     f"request=tcp://{directory}/generator-request.sock;"
                     f"storage=rotate+file://{directory}/storage/output;autoseq=yes;"
-                    f"scheme={schemes.url('transaction.yaml')}")
+                    f"scheme={schemas.url('transaction.yaml')}")
         self.client_url = (f"stream+pub+tcp://{directory}/generator.sock;"
                            f"request=tcp://{directory}/generator-request.sock")
         self.interval = interval
         self.rng = rng
-        self.transaction = tllschema.load(schemes.url("transaction.yaml")).message("Transaction")
+        self.transaction = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
         self.server = StreamServer(self.url)
         self.log = logging.getLogger("tll.channel.generator")
         self.posted = 0
@@ -92,8 +92,8 @@ class CommissionService:
     def __init__(self, url: str, output: Path):
         self.url = url + ";peer=commission"
         self.output = output
-        self.transaction = tllschema.load(schemes.url("transaction.yaml")).message("Transaction")
-        self.commission = tllschema.load(schemes.url("commission.yaml")).message("Commission")
+        self.transaction = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
+        self.commission = tllschema.load(schemas.url("commission.yaml")).message("Commission")
         self.log = logging.getLogger("tll.channel.commission")
         self.written = 0
 
@@ -111,7 +111,7 @@ class CommissionService:
     async def from_history(self, seconds: float) -> None:
         """Second open: `{mode: seq, seq: 0}`: history, Online, then live data."""
         client = StreamClient(self.url)
-        writer = open_writer(f"file://{self.output};scheme={schemes.url('commission.yaml')}")
+        writer = open_writer(f"file://{self.output};scheme={schemas.url('commission.yaml')}")
         await client.open({"mode": "seq", "seq": 0})
         self.log.info("Open in mode seq from seq 0")
         try:

@@ -47,7 +47,7 @@ def test_pub_serve_and_subscribe_jsonl(tmp_path):
     posts = tmp_path / "posts.jsonl"
     posts.write_text('{"sleep": 1.5}\n{"msgid": 10, "seq": 40, "hex": "646464"}\n'
                      '{"name": "Transaction", "data": {"id": 5, "price": "97.21"}}\n')
-    scheme = "yaml://" + str(REPO / "schemas" / "transaction.yaml")
+    scheme = "yaml://" + str(REPO / "streamproto" / "schemas" / "transaction.yaml")
     url = f"pub+tcp://{tmp_path}/p.sock;scheme={scheme}"
     server = start_serve([url, "--post-jsonl", str(posts), "--format", "jsonl"], tmp_path)
     try:
@@ -133,7 +133,7 @@ def _start_stream_serve(args, tmp_path):
 
 def test_stream_serve_config_and_subscribe_history_then_online(tmp_path):
     _seed_stream_storage(tmp_path / "s.dat")
-    scheme = "yaml://" + str(REPO / "schemas" / "transaction.yaml")
+    scheme = "yaml://" + str(REPO / "streamproto" / "schemas" / "transaction.yaml")
     cfg = tmp_path / "proc.yaml"
     cfg.write_text(f"""
 processor.objects:

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.tllschema.golden_vectors import case_id, load_vectors
-from tools.cli import main
+from streamproto.cli.cli import main
 
 VECTORS = load_vectors()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from tools import cmd_schema, cmd_storage, cmd_net, demo
+from streamproto.cli import cmd_schema, cmd_storage, cmd_net, demo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,7 @@ import click
 
 from streamproto.errors import StreamprotoError
 from streamproto.events import Kind
-from tools.dumpfmt import format_message_yaml
+from streamproto.cli.dumpfmt import format_message_yaml
 
 
 def _parse_range(text: str | None) -> tuple[int | None, int | None]:
@@ -136,7 +136,7 @@ def read_cmd(source: str, seq_range: str | None, dump_seq: bool, fmt: str, raw: 
 
 def convert_cmd(source: str, dest: str) -> int:
     from streamproto.storage import FileReader, RotateWriter, open_writer
-    from streamproto.storage.url import storage_options
+    from streamproto.storage.openers import storage_options
     reader = _open_source(source, None, None)
     with reader:
         _, dopts = storage_options(dest)

@@ -11,7 +11,7 @@ import click
 import yaml
 
 import tllschema
-from tools.dumpfmt import format_yaml_body
+from streamproto.cli.dumpfmt import format_yaml_body
 
 
 class SchemeParam(click.ParamType):

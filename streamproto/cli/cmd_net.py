@@ -18,7 +18,7 @@ from streamproto.config import Url, load_processor_object, load_url, parse_param
 from streamproto.errors import StreamprotoError
 from streamproto.events import CLOSED, ERROR, STATE_IDS, Control, Data, State
 from streamproto.registry import create_channel
-from tools.dumpfmt import format_yaml_body, hexdump
+from streamproto.cli.dumpfmt import format_yaml_body, hexdump
 
 
 def _channel_args(url: str | None, config: str | None, obj: str | None,
