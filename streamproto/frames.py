@@ -40,7 +40,7 @@ class FrameFormat:
         return self.header.size if self.header is not None else 0
 
     def encode_header(self, size: int, msgid: int = 0, seq: int = 0) -> bytes:
-        """Header bytes for a body of ``size`` bytes; LocalProtocolError when a value does not fit."""
+        """Header bytes for a body of ``size`` bytes; LocalProtocolError if a value does not fit."""
         self._check(size, msgid, seq)
         if self.header is None or self.size_includes_header:
             return b""

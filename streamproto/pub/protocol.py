@@ -358,7 +358,8 @@ class PubClientCore:
     """Subscriber side: :meth:`hello` bytes to send, then feed received bytes, take events.
 
     States: Opening until HelloReply (then Active with :attr:`server_seq`), Error on a protocol
-    violation, EOF or a lost connection (table: :data:`~streamproto.pub.state.PUB_CLIENT_TRANSITIONS`).
+    violation, EOF or a lost connection (table:
+    :data:`~streamproto.pub.state.PUB_CLIENT_TRANSITIONS`).
     :meth:`receive` passes events to a callback (fast path); :meth:`receive_data` returns them
     as a list.
     """

@@ -59,6 +59,7 @@ class ClientInput(enum.Enum):
 S, I = ClientState, ClientInput
 
 #: state -> input -> new state. Inputs absent from a state's row raise LocalProtocolError.
+#: A self-loop on ONLINE_CLOSED / REQUEST_CLOSED / REQUEST_MESSAGE is an event ignored there.
 TRANSITIONS: dict[ClientState, dict[ClientInput, ClientState]] = {
     S.CLOSED: {
         I.OPEN:                     S.CONNECTING,

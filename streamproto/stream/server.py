@@ -54,8 +54,8 @@ from streamproto.stream import protocol as P
 from streamproto.stream.server_state import SESSION_TRANSITIONS, SessionInput, SessionState
 
 __all__ = ["HistorySource", "HistoryReader", "MemoryHistory", "RequestSession", "SessionState",
-           "SessionInput", "SESSION_TRANSITIONS", "Send", "Disconnect", "WANT_WRITABLE", "WANT_DATA",
-           "DEFAULT_HIGH_WATER", "DEFAULT_BATCH", "translate"]
+           "SessionInput", "SESSION_TRANSITIONS", "Send", "Disconnect", "WANT_WRITABLE",
+           "WANT_DATA", "DEFAULT_HIGH_WATER", "DEFAULT_BATCH", "translate"]
 
 log = logging.getLogger("streamproto.stream.server")
 

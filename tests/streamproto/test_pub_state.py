@@ -89,8 +89,8 @@ def test_client_pairs_missing_from_the_table_raise_local_error(state):
     assert missing
     for inp in missing:
         c = client(state)
-        with pytest.raises(LocalProtocolError,
-                           match=f"^pub client: input '{inp.value}' is not valid in state {state}$"):
+        with pytest.raises(LocalProtocolError, match=f"^pub client: input '{inp.value}' is not "
+                                                     f"valid in state {state}$"):
             c._transition(inp)
         assert c.state == state
 

@@ -61,8 +61,8 @@ def state_assignments(tree: ast.Module):
 
 
 def test_the_check_sees_assignments():
-    tree = ast.parse("class C:\n def f(self, o):\n  o.core.state = 1\n  self.a, self._state = 1, 2\n"
-                     "  setattr(self, 'state', 3)\n")
+    tree = ast.parse("class C:\n def f(self, o):\n  o.core.state = 1\n"
+                     "  self.a, self._state = 1, 2\n  setattr(self, 'state', 3)\n")
     assert [(q, t) for q, t, _ in state_assignments(tree)] == [
         ("C.f", "o.core.state"), ("C.f", "self._state"), ("C.f", "setattr(self, 'state', 3)")]
 
