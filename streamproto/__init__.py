@@ -1,4 +1,6 @@
 """TLL's wire and disk in pure Python: tcp frames, pub+tcp, stream+, file:// and rotate+file:// storage."""
-from streamproto.errors import ChannelError, ConfigError, ProtocolError, StorageError, StreamprotoError
+from streamproto.errors import (ChannelError, ConfigError, LocalProtocolError, ProtocolError,
+                                RemoteProtocolError, StorageError, StreamprotoError)
 
-__all__ = ["StreamprotoError", "ConfigError", "StorageError", "ProtocolError", "ChannelError"]
+__all__ = ["StreamprotoError", "ConfigError", "StorageError", "ProtocolError",
+           "LocalProtocolError", "RemoteProtocolError", "ChannelError"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Any, Mapping, Union
 
 from streamproto.errors import ConfigError
 
@@ -106,7 +106,7 @@ def _family(addr: InetAddress) -> int:
     return {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(addr.af, socket.AF_UNSPEC)
 
 
-def resolve(addr: Address, *, server: bool) -> list[tuple[int, object]]:
+def resolve(addr: Address, *, server: bool) -> list[tuple[int, Any]]:
     """``[(family, sockaddr), ...]`` for bind (server: all of them) or connect (first one).
 
     Wildcard ``*`` gives ``::`` (dual-stack) unless ``af=ipv4``. Raises ConfigError when the
@@ -124,7 +124,7 @@ def resolve(addr: Address, *, server: bool) -> list[tuple[int, object]]:
                                    0, socket.AI_PASSIVE if server else 0)
     except socket.gaierror as e:
         raise ConfigError(f"cannot resolve address {addr}: {e.strerror}") from None
-    out: list[tuple[int, object]] = []
+    out: list[tuple[int, Any]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if (family, sockaddr) not in out:
             out.append((family, sockaddr))

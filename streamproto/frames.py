@@ -6,7 +6,9 @@ A frame is a fixed little-endian header in front of each message body. Variants 
 (no framing: each received chunk is one message).
 
 Unlike the reference sender, :meth:`FrameFormat.encode` refuses values that do not fit the
-header (a 70000-byte body in a ``short`` frame would silently corrupt the stream there).
+header (a 70000-byte body in a ``short`` frame would silently corrupt the stream there) with a
+:class:`~streamproto.errors.LocalProtocolError`; received bytes that break the framing raise
+:class:`~streamproto.errors.RemoteProtocolError`.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from streamproto.errors import ConfigError, ProtocolError
+from streamproto.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 
 __all__ = ["FrameFormat", "FRAMES", "frame_format", "FrameReader", "DEFAULT_RECV_LIMIT"]
 
@@ -38,7 +40,7 @@ class FrameFormat:
         return self.header.size if self.header is not None else 0
 
     def encode_header(self, size: int, msgid: int = 0, seq: int = 0) -> bytes:
-        """Header bytes for a body of ``size`` bytes; raises ProtocolError when a value does not fit."""
+        """Header bytes for a body of ``size`` bytes; LocalProtocolError if a value does not fit."""
         self._check(size, msgid, seq)
         if self.header is None or self.size_includes_header:
             return b""
@@ -52,17 +54,18 @@ class FrameFormat:
 
     def _check(self, size: int, msgid: int, seq: int) -> None:
         if size > self.size_max:
-            raise ProtocolError(f"frame {self.name}: body of {size} bytes does not fit "
-                                f"(at most {self.size_max})")
+            raise LocalProtocolError(f"frame {self.name}: body of {size} bytes does not fit "
+                                     f"(at most {self.size_max})")
         if self.msgid_bits:
             lim = 1 << (self.msgid_bits - 1)
             if not -lim <= msgid < lim:
-                raise ProtocolError(f"frame {self.name}: msgid {msgid} does not fit "
-                                    f"int{self.msgid_bits}")
+                raise LocalProtocolError(f"frame {self.name}: msgid {msgid} does not fit "
+                                         f"int{self.msgid_bits}")
         if self.seq_bits:
             lim = 1 << (self.seq_bits - 1)
             if not -lim <= seq < lim:
-                raise ProtocolError(f"frame {self.name}: seq {seq} does not fit int{self.seq_bits}")
+                raise LocalProtocolError(f"frame {self.name}: seq {seq} does not fit "
+                                         f"int{self.seq_bits}")
 
 
 _STD = FrameFormat("std", struct.Struct("<Iiq"), "sms", 0xFFFFFFFF, 32, 64)
@@ -101,7 +104,8 @@ class FrameReader:
     complete frame, slicing bodies straight out of the received chunk; only an incomplete tail
     is kept (chunks of one large frame are collected and joined once). Convenience path:
     :meth:`feed` then iterate :meth:`frames`. A frame whose header + body exceeds ``limit``
-    raises ProtocolError and the reader stays failed: the buffer never grows past the limit.
+    raises RemoteProtocolError and the reader stays failed: the buffer never grows past the
+    limit. Exceptions raised by ``on_frame`` pass through untouched.
     """
 
     def __init__(self, frame: str | FrameFormat = "std", limit: int = DEFAULT_RECV_LIMIT,
@@ -113,11 +117,9 @@ class FrameReader:
         self._have = 0                  # bytes in _parts
         self._need = 0                  # bytes needed before parsing again
         self._offset = 0                # stream offset of the first byte of _parts
-        self._error: ProtocolError | None = None
+        self._error: RemoteProtocolError | None = None
         self._ready: list[tuple[int, int, bytes]] = []
-        h = self.format
-        self._hsize = h.header_size
-        self._unpack = h.header.unpack_from if h.header is not None else None
+        self._hsize = self.format.header_size
 
     @property
     def pending(self) -> int:
@@ -132,7 +134,8 @@ class FrameReader:
         if type(data) is not bytes:
             data = bytes(data)
         fmt = self.format
-        if fmt.header is None:          # none: one message per received chunk
+        header = fmt.header
+        if header is None:              # none: one message per received chunk
             self._offset += len(data)
             if data:
                 on_frame(0, 0, data)
@@ -145,7 +148,7 @@ class FrameReader:
             data = b"".join(self._parts)
             self._parts = []
             self._have = 0
-        hsize, unpack, limit = self._hsize, self._unpack, self.limit
+        hsize, unpack, limit = self._hsize, header.unpack_from, self.limit
         sms, inclusive = fmt.fields == "sms", fmt.size_includes_header
         off, end, need = 0, len(data), hsize
         try:
@@ -189,5 +192,6 @@ class FrameReader:
         yield from ready
 
     def _fail(self, text: str, pos: int) -> None:
-        self._error = ProtocolError(f"{self.where}: {text} at stream offset {self._offset + pos}")
+        self._error = RemoteProtocolError(f"{self.where}: {text} at stream offset "
+                                          f"{self._offset + pos}")
         raise self._error

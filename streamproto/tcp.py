@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import socket
@@ -20,7 +21,7 @@ from typing import Any, Mapping
 from streamproto.address import Address, address_from_params, format_sockaddr, resolve
 from streamproto.channel import Channel
 from streamproto.config import Url, parse_bool, parse_int, parse_size
-from streamproto.errors import ChannelError, ConfigError, ProtocolError
+from streamproto.errors import ChannelError, ConfigError, RemoteProtocolError
 from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Control, Data
 from streamproto.frames import FrameFormat, FrameReader, frame_format
 
@@ -219,7 +220,7 @@ class _Conn(asyncio.Protocol):
         emit, cid = self.owner._emit, self.cid
         try:
             self.reader.parse(data, lambda m, s, b: emit(Data(m, s, b, cid)))
-        except ProtocolError as e:
+        except RemoteProtocolError as e:    # the peer broke the framing: drop it
             self.owner._conn_error(self, str(e))
 
     def eof_received(self) -> bool:
@@ -279,7 +280,7 @@ class TcpServer(_FramedMixin):
             self._paths = unix_paths(self._socks)
             for s in self._socks:
                 self._servers.append(await loop.create_server(
-                    lambda s=s: self._new_conn(s), sock=s))
+                    functools.partial(self._new_conn, s), sock=s))
         except Exception as e:
             await self._shutdown()
             self._set_state(ERROR, str(e))

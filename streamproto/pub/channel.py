@@ -35,7 +35,8 @@ class _SockIO:
     def __init__(self, server: "PubServer", sid: int, sock: socket.socket) -> None:
         self.server, self.sid, self.sock = server, sid, sock
         self.fd = sock.fileno()
-        self.loop = server._loop
+        assert server._loop is not None  # subscribers are accepted only while open
+        self.loop: asyncio.AbstractEventLoop = server._loop
 
     def send(self, data: memoryview) -> int:
         try:
@@ -201,17 +202,17 @@ class _ClientProto(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.owner.state not in (CLOSING, CLOSED):
             for ev in self.core.eof():
-                self._state(ev)  # type: ignore[arg-type]
+                self._state(ev)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.owner.state not in (CLOSING, CLOSED, ERROR):
             if exc is not None:
-                self.core.state = ERROR
-                self.owner._set_state(ERROR, f"connection lost: {exc}")
+                for ev in self.core.connection_lost(f"connection lost: {exc}"):
+                    self.owner._set_state(ev.state, ev.reason)
             else:
                 for ev in self.core.eof():
-                    self._state(ev)  # type: ignore[arg-type]
+                    self._state(ev)
 
 
 class PubClient(Channel):

@@ -1,6 +1,8 @@
 """Sans-I/O core of ``pub+tcp://`` (spec network.md §3): handshake codecs, server, client.
 
-The ring is in :mod:`streamproto.pub.ring` (re-exported here).
+The ring is in :mod:`streamproto.pub.ring` (re-exported here); the states, inputs and
+transition tables of both cores in :mod:`streamproto.pub.state`. A peer's bad bytes raise (and
+are handled as) :class:`~streamproto.errors.RemoteProtocolError`.
 
 No sockets here. :class:`PubServerCore` is driven by ``connect``/``receive``/``post``/``flush``
 and talks to each subscriber's transport through a small :class:`SubscriberIO` object (send
@@ -13,15 +15,19 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from streamproto.errors import ChannelError, ProtocolError
+from streamproto.errors import ChannelError, RemoteProtocolError
 from streamproto.events import ACTIVE, ERROR, OPENING, Control, Data, Event, State
 from streamproto.frames import FrameReader
 from streamproto.pub.ring import DEFAULT_RING_SIZE, FRAME, PubRing
+from streamproto.pub.state import (PUB_CLIENT_TRANSITIONS, SUBSCRIBER_TRANSITIONS, PubClientInput,
+                                   SubscriberInput, SubscriberState)
+from streamproto.statemachine import next_state
 
 __all__ = [
     "HELLO_ID", "HELLO_REPLY_ID", "VERSION", "FRAME", "HELLO_LIMIT", "DEFAULT_RING_SIZE",
     "encode_hello", "parse_hello", "Hello", "encode_hello_reply", "decode_hello_reply",
-    "PubRing", "SubscriberIO", "PubServerCore", "PubClientCore",
+    "PubRing", "SubscriberIO", "PubServerCore", "PubClientCore", "SubscriberState",
+    "SubscriberInput", "PubClientInput",
 ]
 
 HELLO_ID = 100
@@ -59,7 +65,7 @@ class Hello:
 
 
 def parse_hello(buf: bytes | bytearray | memoryview) -> Hello | None:
-    """Parse a Hello at the start of ``buf``; None while incomplete; ProtocolError if invalid.
+    """Parse a Hello at the start of ``buf``; None while incomplete; RemoteProtocolError if invalid.
 
     Tolerates the reference client's name tail outside ``frame.size``: the tail bytes already
     in ``buf`` are consumed, the missing ones are reported in ``skip``.
@@ -68,26 +74,30 @@ def parse_hello(buf: bytes | bytearray | memoryview) -> Hello | None:
         return None
     size, msgid, _seq = FRAME.unpack_from(buf, 0)
     if msgid != HELLO_ID:
-        raise ProtocolError(f"pub handshake: expected Hello (msgid {HELLO_ID}), got msgid {msgid}")
+        raise RemoteProtocolError(f"pub handshake: expected Hello (msgid {HELLO_ID}), got "
+                                  f"msgid {msgid}")
     if size < _HELLO.size:
-        raise ProtocolError(f"pub handshake: Hello size {size} is smaller than {_HELLO.size}")
+        raise RemoteProtocolError(f"pub handshake: Hello size {size} is smaller than "
+                                  f"{_HELLO.size}")
     if 16 + size > HELLO_LIMIT:
-        raise ProtocolError(f"pub handshake: Hello size {size} exceeds {HELLO_LIMIT - 16}")
+        raise RemoteProtocolError(f"pub handshake: Hello size {size} exceeds {HELLO_LIMIT - 16}")
     if len(buf) < 16 + size:
         return None
     version, off, word = _HELLO.unpack_from(buf, 16)
     if version != VERSION:
-        raise ProtocolError(f"pub handshake: Hello version {version}, expected {VERSION}")
+        raise RemoteProtocolError(f"pub handshake: Hello version {version}, expected "
+                                  f"{VERSION}")
     count, entity = word & 0xFFFFFF, word >> 24
     end = 16 + size
     name = ""
     if count:
         if entity != 1:
-            raise ProtocolError(f"pub handshake: Hello name element size {entity}, expected 1")
+            raise RemoteProtocolError(f"pub handshake: Hello name element size {entity}, "
+                                      "expected 1")
         tail_end = 16 + 2 + off + count
         if tail_end > HELLO_LIMIT:
-            raise ProtocolError(f"pub handshake: Hello name ({off}+{count}) runs past "
-                                f"{HELLO_LIMIT} bytes")
+            raise RemoteProtocolError(f"pub handshake: Hello name ({off}+{count}) runs past "
+                                      f"{HELLO_LIMIT} bytes")
         end = max(end, tail_end)
         if len(buf) >= tail_end:
             name = bytes(buf[tail_end - count:tail_end - 1]).decode("utf-8", "replace")
@@ -103,13 +113,15 @@ def encode_hello_reply(seq: int) -> bytes:
 def decode_hello_reply(msgid: int, body: bytes) -> int:
     """Server's last seq from a HelloReply frame (-1 for a legacy 2-byte reply)."""
     if msgid != HELLO_REPLY_ID:
-        raise ProtocolError(f"pub handshake: expected HelloReply (msgid {HELLO_REPLY_ID}), "
-                            f"got msgid {msgid}")
+        raise RemoteProtocolError(f"pub handshake: expected HelloReply (msgid "
+                                  f"{HELLO_REPLY_ID}), got msgid {msgid}")
     if len(body) < 2:
-        raise ProtocolError(f"pub handshake: HelloReply of {len(body)} bytes, expected >= 2")
+        raise RemoteProtocolError(f"pub handshake: HelloReply of {len(body)} bytes, "
+                                  "expected >= 2")
     version, = struct.unpack_from("<h", body)
     if version != VERSION:
-        raise ProtocolError(f"pub handshake: HelloReply version {version}, expected {VERSION}")
+        raise RemoteProtocolError(f"pub handshake: HelloReply version {version}, expected "
+                                  f"{VERSION}")
     if len(body) < _HELLO_REPLY.size:
         return -1
     return _HELLO_REPLY.unpack_from(body)[1]
@@ -134,17 +146,22 @@ _NEVER = 1 << 62   # `next` of a subscriber that is not active yet
 
 
 class _Subscriber:
-    __slots__ = ("sid", "io", "active", "buf", "skip", "next", "pos", "name", "writing", "info")
+    __slots__ = ("sid", "io", "state", "buf", "skip", "next", "pos", "name", "writing", "info")
 
     def __init__(self, sid: int, io: SubscriberIO, info: bytes) -> None:
         self.sid, self.io, self.info = sid, io, info
-        self.active = False
+        self.state = SubscriberState.HANDSHAKE    # changed only by PubServerCore._transition
         self.buf = bytearray()
         self.skip = 0
         self.next = _NEVER          # absolute ring index of the next entry to send
         self.pos = 0
         self.name = ""
         self.writing = False
+
+    @property
+    def active(self) -> bool:
+        """Handshake done and not dropped."""
+        return self.state is SubscriberState.ACTIVE
 
 
 class PubServerCore:
@@ -183,35 +200,37 @@ class PubServerCore:
         s = _Subscriber(sid, io, info)
         self.subscribers[sid] = s
         if not self.hello:
-            self._activate(s)
+            self._activate(s, SubscriberInput.NO_HANDSHAKE)
 
     def receive(self, sid: int, data: bytes | bytearray | memoryview) -> None:
         """Bytes from a subscriber: its Hello (and name tail); anything later drops it."""
         s = self.subscribers.get(sid)
         if s is None:
             return
-        if s.active:
+        if s.state is SubscriberState.ACTIVE:
             n = min(s.skip, len(data))
             if n:
+                self._transition(s, SubscriberInput.NAME_TAIL)
                 s.skip -= n
                 s.buf += data[:n]
                 if not s.skip:              # late name tail complete: now we know the name
                     h = parse_hello(s.buf)
                     s.name, s.buf = (h.name if h else ""), bytearray()
             if len(data) > n:
-                self._drop(s, f"subscriber {s.sid} '{s.name}' sent {len(data) - n} unexpected "
-                              "bytes after its handshake")
+                self._drop(s, SubscriberInput.UNEXPECTED_BYTES,
+                           f"subscriber {s.sid} '{s.name}' sent {len(data) - n} unexpected bytes "
+                           "after its handshake")
             return
         s.buf += data
         try:
             hello = parse_hello(s.buf)
-        except ProtocolError as e:
-            self._drop(s, f"subscriber {sid}: {e}", connected=False)
+        except RemoteProtocolError as e:
+            self._drop(s, SubscriberInput.BAD_HANDSHAKE, f"subscriber {sid}: {e}")
             return
         if hello is None:
             if len(s.buf) > HELLO_LIMIT:
-                self._drop(s, f"subscriber {sid}: handshake longer than {HELLO_LIMIT} bytes",
-                           connected=False)
+                self._drop(s, SubscriberInput.BAD_HANDSHAKE,
+                           f"subscriber {sid}: handshake longer than {HELLO_LIMIT} bytes")
             return
         rest = bytes(s.buf[hello.consumed:])
         s.name, s.skip = hello.name, hello.skip
@@ -219,18 +238,25 @@ class PubServerCore:
         try:
             n = s.io.send(memoryview(encode_hello_reply(self.ring.last_seq)))
         except OSError as e:
-            self._drop(s, f"subscriber {sid}: failed to send HelloReply: {e}", connected=False)
+            self._drop(s, SubscriberInput.SEND_FAILED,
+                       f"subscriber {sid}: failed to send HelloReply: {e}")
             return
         if n != 26:
-            self._drop(s, f"subscriber {sid}: HelloReply truncated ({n} of 26 bytes sent)",
-                       connected=False)
+            self._drop(s, SubscriberInput.SEND_FAILED,
+                       f"subscriber {sid}: HelloReply truncated ({n} of 26 bytes sent)")
             return
-        self._activate(s)
+        self._activate(s, SubscriberInput.HELLO)
         if rest:
             self.receive(sid, rest)
 
-    def _activate(self, s: _Subscriber) -> None:
-        s.active = True
+    def _transition(self, s: _Subscriber, inp: SubscriberInput) -> SubscriberState:
+        """The only place a subscriber's state changes: ``SUBSCRIBER_TRANSITIONS``."""
+        new = next_state(SUBSCRIBER_TRANSITIONS, s.state, inp, lambda: f"pub subscriber {s.sid}")
+        s.state = new
+        return new
+
+    def _activate(self, s: _Subscriber, inp: SubscriberInput) -> None:
+        self._transition(s, inp)
         s.next = self.ring.next     # only messages posted from now on
         self._min_next = min(self._min_next, s.next)
         self.on_event(Control("Connect", 10, 0, s.info, addr=s.sid))
@@ -239,16 +265,17 @@ class PubServerCore:
         """The connection went away (EOF/error) or the user closes it."""
         s = self.subscribers.get(sid)
         if s is not None:
-            self._drop(s, reason)
+            self._drop(s, SubscriberInput.DISCONNECT, reason)
 
-    def _drop(self, s: _Subscriber, reason: str, connected: bool = True) -> None:
+    def _drop(self, s: _Subscriber, inp: SubscriberInput, reason: str) -> None:
+        """Forget ``s`` and close its connection; a Disconnect event if it was active."""
         if self.subscribers.pop(s.sid, None) is None:
-            return
-        was_active = s.active
-        s.active = False
+            return                  # already forgotten
+        was_active = s.state is SubscriberState.ACTIVE
+        self._transition(s, inp)
         s.next = _NEVER
         s.io.drop(reason)
-        if was_active and connected:
+        if was_active:
             self.on_event(Control("Disconnect", 20, 0, b"", addr=s.sid))
 
     def post(self, msgid: int, seq: int, body: bytes | bytearray | memoryview,
@@ -271,8 +298,9 @@ class PubServerCore:
         for s in [s for s in self.subscribers.values() if s.next <= index]:
             self._flush_one(s)
             if s.next <= index and s.sid in self.subscribers:
-                self._drop(s, f"subscriber {s.sid} '{s.name}' out of data: entry {index} "
-                              f"(seq {ring.seqs[index % ring.nslots]}) evicted before it was sent")
+                self._drop(s, SubscriberInput.OUT_OF_DATA,
+                           f"subscriber {s.sid} '{s.name}' out of data: entry {index} "
+                           f"(seq {ring.seqs[index % ring.nslots]}) evicted before it was sent")
         self._update_min()
 
     def _update_min(self) -> None:
@@ -282,7 +310,7 @@ class PubServerCore:
         """Send pending ring data to one subscriber or to all (non-blocking)."""
         if sid is not None:
             s = self.subscribers.get(sid)
-            if s is not None and s.active:
+            if s is not None and s.state is SubscriberState.ACTIVE:
                 self._flush_one(s)
             return
         nxt = self.ring.next
@@ -295,14 +323,16 @@ class PubServerCore:
         ring = self.ring
         while s.next < ring.next:
             if s.next < ring.first:
-                self._drop(s, f"subscriber {s.sid} '{s.name}' out of data")
+                self._drop(s, SubscriberInput.OUT_OF_DATA,
+                           f"subscriber {s.sid} '{s.name}' out of data")
                 return
             view, last = ring.run(s.next, s.pos)
             want = len(view)
             try:
                 n = s.io.send(view)
             except OSError as e:
-                self._drop(s, f"send to subscriber {s.sid} '{s.name}' failed: {e}")
+                self._drop(s, SubscriberInput.SEND_FAILED,
+                           f"send to subscriber {s.sid} '{s.name}' failed: {e}")
                 return
             finally:
                 view.release()
@@ -328,15 +358,17 @@ class PubClientCore:
     """Subscriber side: :meth:`hello` bytes to send, then feed received bytes, take events.
 
     States: Opening until HelloReply (then Active with :attr:`server_seq`), Error on a protocol
-    violation or EOF. :meth:`receive` passes events to a callback (fast path);
-    :meth:`receive_data` returns them as a list.
+    violation, EOF or a lost connection (table:
+    :data:`~streamproto.pub.state.PUB_CLIENT_TRANSITIONS`).
+    :meth:`receive` passes events to a callback (fast path); :meth:`receive_data` returns them
+    as a list.
     """
 
     def __init__(self, name: str | None = "", *, limit: int = 256 * 1024,
                  hello: bool = True) -> None:
         self.name = name
         self.reader = FrameReader("std", limit, where="pub client")
-        self.state = OPENING if hello else ACTIVE
+        self.state = OPENING if hello else ACTIVE   # then changed only by _transition
         self.server_seq = -1
         self.last_seq = -1
         self.reason: str | None = None
@@ -352,13 +384,15 @@ class PubClientCore:
         """Feed received bytes; ``emit(event)`` for every Data message and, unless
         ``on_state`` is given, for State changes too."""
         if self.state == ERROR:
+            self._transition(PubClientInput.LATE_BYTES)     # ignored
             return
         self._emit = emit
         self._on_state = on_state or emit
         try:
             self.reader.parse(data, self._on_frame if self.state == OPENING else self._on_data)
-        except ProtocolError as e:
-            self.state, self.reason = ERROR, str(e)
+        except RemoteProtocolError as e:
+            self._transition(PubClientInput.PROTOCOL_ERROR)
+            self.reason = str(e)
             self._on_state(State(ERROR, str(e)))
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
@@ -367,24 +401,40 @@ class PubClientCore:
         self.receive(data, out.append)
         return out
 
-    def _on_data(self, msgid: int, seq: int, body: bytes) -> None:
+    def _transition(self, inp: PubClientInput) -> str:
+        """The only place the state changes: ``PUB_CLIENT_TRANSITIONS[state][inp]``."""
+        new = next_state(PUB_CLIENT_TRANSITIONS, self.state, inp, "pub client")
+        self.state = new
+        return new
+
+    def _on_data(self, msgid: int, seq: int, body: bytes) -> None:   # fast path: DATA
         self.last_seq = seq
         self._emit(Data(msgid, seq, body))
 
     def _on_frame(self, msgid: int, seq: int, body: bytes) -> None:
         if self.state == OPENING:
             self.server_seq = decode_hello_reply(msgid, body)
-            self.state = ACTIVE
+            self._transition(PubClientInput.HELLO_REPLY)
             self._on_state(State(ACTIVE))
         elif self.state == ACTIVE:
             self._on_data(msgid, seq, body)
 
-    def eof(self) -> list[Event]:
+    def eof(self) -> list[State]:
         """The server closed the connection: always an error for a subscriber."""
         if self.state == ERROR:
+            self._transition(PubClientInput.EOF)            # already failed: ignored
             return []
-        self.state = ERROR
+        self._transition(PubClientInput.EOF)
         self.reason = ("Server dropped connection" if self.reader.pending == 0 else
                        f"Server dropped connection in the middle of a frame "
                        f"({self.reader.pending} bytes pending)")
         return [State(ERROR, self.reason)]
+
+    def connection_lost(self, reason: str) -> list[State]:
+        """The connection failed (socket error): Error with ``reason`` unless already failed."""
+        if self.state == ERROR:
+            self._transition(PubClientInput.CONNECTION_LOST)  # already failed: ignored
+            return []
+        self._transition(PubClientInput.CONNECTION_LOST)
+        self.reason = reason
+        return [State(ERROR, reason)]

@@ -27,8 +27,12 @@ Outputs (items of the returned list):
 * commands for the composition — :class:`OpenRequest` (connect the request channel),
   :class:`SendRequest` (post ``msgid``/``seq``/``body`` on it, std frame), :class:`CloseRequest`.
   Commands subclass :class:`Command`; everything else goes to the user. ``close()`` means the
-  composition closes both connections. States and the transition table live in
-  :mod:`streamproto.stream.client_state`.
+  composition closes both connections.
+
+States, the inputs each call is classified into and the transition table live in
+:mod:`streamproto.stream.client_state`; every state change goes through
+:meth:`StreamClientCore._transition`, and a call the current state does not accept raises
+:class:`~streamproto.errors.LocalProtocolError` naming the input and the state.
 
 Behaviour beyond the reference C++ client (all wire compatible):
 
@@ -53,7 +57,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamproto import events as ev
-from streamproto.errors import ConfigError, ProtocolError
+from streamproto.errors import ConfigError, RemoteProtocolError
+from streamproto.statemachine import next_state
 from streamproto.stream import protocol as P
 from streamproto.stream.client_state import TRANSITIONS, ClientInput, ClientState, Ring
 
@@ -113,9 +118,19 @@ class StreamClientCore:
         self.protocol = protocol
         self.peer = peer
         self.ring_size = ring_size
-        self._state = ClientState.CLOSED
+        self._state = ClientState.CLOSED          # changed only by _transition
+        self._mode = ""
+        self._request: P.Request | None = None
+        self._open_params: dict[str, Any] = {}
+        self._open_seq: int | None = None
+        self._seq = -1                            # last seq delivered
+        self._server_seq = -1
+        self._block_end = -1
+        self._block_pending = False
         self._ring = Ring(ring_size)
-        self._reset()
+        self.dropped = 0
+        self.error: str | None = None
+        self.reply: P.Reply | None = None
 
     # ------------------------------------------------------------------ public attributes
     @property
@@ -139,44 +154,44 @@ class StreamClientCore:
              block_type: str = "default") -> list:
         """Start opening with TLL open parameters ``mode`` (+ ``seq`` / ``block``)."""
         request = self._build_request(mode, seq, block, block_type)
-        self._check(ClientInput.OPEN)
+        self._transition(ClientInput.OPEN)
         self._reset()
         self._mode, self._request = mode, request
         self._open_params = {"mode": mode}
         if seq is not None:
             self._open_params["seq"] = int(seq)
         if mode == "block":
+            assert block is not None  # checked by _build_request
             self._open_params.update(block=int(block), **{"block-type": block_type})
         if mode in ("seq", "seq-data"):
             self._open_seq = request.seq
-        self._state = ClientState.CONNECTING
         return [ev.State(ev.OPENING)]
 
     def online_active(self, server_seq: int = -1) -> list:
         """The online subscription is up; ``server_seq`` = HelloReply seq (-1: unknown)."""
-        self._check(ClientInput.ONLINE_ACTIVE)
         if self._mode == "online":
-            return self._go(ClientInput.ONLINE_ACTIVE, ClientState.ONLINE, [ev.State(ev.ACTIVE)])
+            self._transition(ClientInput.ONLINE_ACTIVE_NO_HISTORY)
+            return [ev.State(ev.ACTIVE)]
+        self._transition(ClientInput.ONLINE_ACTIVE)
         if server_seq >= 0:
             self._server_seq = server_seq
-        return self._go(ClientInput.ONLINE_ACTIVE, ClientState.REQUESTING, [OpenRequest()])
+        return [OpenRequest()]
 
     def request_connected(self) -> list:
         """The request connection is up: returns the Request/RequestOld to send."""
-        self._check(ClientInput.REQUEST_CONNECTED)
+        self._transition(ClientInput.REQUEST_CONNECTED)
+        assert self._request is not None  # set by open()
         msgid, body = P.encode_request(self._request)
-        return self._go(ClientInput.REQUEST_CONNECTED, ClientState.OPENING,
-                        [SendRequest(msgid, 0, body)])
+        return [SendRequest(msgid, 0, body)]
 
     def online_message(self, msgid: int, seq: int, body: bytes) -> list:
         """One data message from the online subscription."""
-        if self._state is ClientState.ONLINE:   # hot path
+        if self._state is ClientState.ONLINE:   # hot path: ONLINE_MESSAGE / ONLINE_STALE
             if seq > self._seq:
                 self._seq = seq
                 return [StreamData(msgid, seq, body, None, True)]
             self.dropped += 1
             return []
-        self._check(ClientInput.ONLINE_MESSAGE)
         return self._online_slow(msgid, seq, body)
 
     def request_message(self, msgid: int, seq: int, body: bytes) -> list:
@@ -184,51 +199,52 @@ class StreamClientCore:
         state = self._state
         if state is ClientState.CONNECTED:      # hot path: history
             return self._history(msgid, seq, body)
-        self._check(ClientInput.REQUEST_MESSAGE)
         if state is ClientState.OPENING:
             return self._reply(msgid, seq, body)
+        self._transition(ClientInput.REQUEST_MESSAGE)
         return []                               # after catch-up or close: stale, ignored
 
     def request_closed(self, reason: str = "", failed: bool = False) -> list:
         """The request connection ended (EOF, or ``failed`` with ``reason``)."""
-        self._check(ClientInput.REQUEST_CLOSED)
-        if self._state in (ClientState.REQUESTING, ClientState.OPENING, ClientState.CONNECTED):
-            what = "failed" if failed else "closed"
-            text = f"Request channel {what} in state {self._state.value}"
-            return self._fail(ClientInput.REQUEST_CLOSED, text + (f": {reason}" if reason else ""))
-        return self._go(ClientInput.REQUEST_CLOSED, self._state, [])
+        before = self._state
+        if self._transition(ClientInput.REQUEST_CLOSED) is before:
+            return []                           # after catch-up or close: ignored
+        what = "failed" if failed else "closed"
+        text = f"Request channel {what} in state {before.value}"
+        return self._failed(text + (f": {reason}" if reason else ""), [])
 
     def online_closed(self, reason: str = "") -> list:
         """The online subscription ended (server EOF, dropped as too slow, socket error)."""
-        self._check(ClientInput.ONLINE_CLOSED)
-        if self._state in (ClientState.ERROR, ClientState.CLOSED):
-            return []
-        text = f"Online channel closed in state {self._state.value}"
-        return self._fail(ClientInput.ONLINE_CLOSED, text + (f": {reason}" if reason else ""))
+        before = self._state
+        if self._transition(ClientInput.ONLINE_CLOSED) is before:
+            return []                           # already failed or closed
+        text = f"Online channel closed in state {before.value}"
+        return self._failed(text + (f": {reason}" if reason else ""), [])
 
     def close(self) -> list:
         """Close: Closing, Closed; the composition then closes both connections."""
-        self._check(ClientInput.CLOSE)
-        if self._state is ClientState.CLOSED:
+        before = self._state
+        self._transition(ClientInput.CLOSE)
+        if before is ClientState.CLOSED:
             return []
-        out: list = [ev.State(ev.CLOSING), ev.State(ev.CLOSED)]
         self._ring.clear()
-        return self._go(ClientInput.CLOSE, ClientState.CLOSED, out)
+        return [ev.State(ev.CLOSING), ev.State(ev.CLOSED)]
 
     # ------------------------------------------------------------------ internals
     def _reset(self) -> None:
+        """Forget the previous session (the attributes are declared in ``__init__``)."""
         self._mode = ""
-        self._request: P.Request | None = None
-        self._open_params: dict[str, Any] = {}
-        self._open_seq: int | None = None
+        self._request = None
+        self._open_params = {}
+        self._open_seq = None
         self._seq = -1
         self._server_seq = -1
         self._block_end = -1
         self._block_pending = False
         self._ring = Ring(self.ring_size)
         self.dropped = 0
-        self.error: str | None = None
-        self.reply: P.Reply | None = None
+        self.error = None
+        self.reply = None
 
     def _build_request(self, mode: str, seq: int | None, block: int | None,
                        block_type: str) -> P.Request:
@@ -259,25 +275,22 @@ class StreamClientCore:
             return P.Request(mode, client=self.peer)
         return P.Request(P.REQUEST_SEQ, client=self.peer, old=old)  # online: never sent
 
-    def _check(self, inp: ClientInput) -> None:
-        if inp not in TRANSITIONS[self._state]:
-            raise ProtocolError(f"stream client: input {inp.value!r} is not valid in state "
-                                f"{self._state.value}")
-
-    def _go(self, inp: ClientInput, new: ClientState, out: list) -> list:
-        allowed = TRANSITIONS[self._state][inp]
-        if new not in allowed:  # pragma: no cover - guards the table against the code
-            raise ProtocolError(f"stream client: {inp.value!r} in state {self._state.value} may "
-                                f"not lead to {new.value}")
+    def _transition(self, inp: ClientInput) -> ClientState:
+        """The only place the state changes: ``TRANSITIONS[state][inp]``, or LocalProtocolError."""
+        new = next_state(TRANSITIONS, self._state, inp, "stream client")
         self._state = new
-        return out
+        return new
 
-    def _fail(self, inp: ClientInput, reason: str, out: list | None = None) -> list:
-        out = out if out is not None else []
+    def _fail(self, inp: ClientInput, reason: str, out: list) -> list:
+        self._transition(inp)
+        return self._failed(reason, out)
+
+    def _failed(self, reason: str, out: list) -> list:
+        """Effects of entering ERROR: remember ``reason``, report it, forget the buffer."""
         self.error = reason
         out.append(ev.State(ev.ERROR, reason))
         self._ring.clear()
-        return self._go(inp, ClientState.ERROR, out)
+        return out
 
     def _deliver(self, out: list, msgid: int, seq: int, body: bytes, online: bool) -> None:
         if seq <= self._seq:
@@ -303,38 +316,40 @@ class StreamClientCore:
         self._ring.clear()
 
     def _online_slow(self, msgid: int, seq: int, body: bytes) -> list:
-        state, inp = self._state, ClientInput.ONLINE_MESSAGE
+        state = self._state
+        if state is ClientState.DRAIN and seq <= self._seq:
+            self._transition(ClientInput.ONLINE_STALE)
+            self.dropped += 1
+            return []
+        self._transition(ClientInput.ONLINE_MESSAGE)
         if state in (ClientState.REQUESTING, ClientState.OPENING, ClientState.CONNECTED):
             self._ring.push(msgid, seq, body)
-            return self._go(inp, state, [])
+            return []
         if state is ClientState.DRAIN:
-            if seq <= self._seq:
-                self.dropped += 1
-                return self._go(inp, state, [])
             self._seq = seq
-            return self._go(inp, ClientState.ONLINE, [StreamData(msgid, seq, body, None, True)])
+            return [StreamData(msgid, seq, body, None, True)]
         if state is ClientState.WAIT_ONLINE:
             out: list = []
             self._deliver(out, msgid, seq, body, False)
             self._go_online(out)
-            return self._go(inp, ClientState.ONLINE, out)
-        return self._go(inp, state, [])  # ERROR / CLOSED: ignored
+            return out
+        return []  # ERROR / CLOSED: ignored
 
     def _reply(self, msgid: int, seq: int, body: bytes) -> list:
-        inp = ClientInput.REQUEST_MESSAGE
+        inp = ClientInput.REPLY_FAILED
         if msgid == P.ERROR:
             try:
                 text = P.decode_error(body).error
-            except ProtocolError as e:
-                return self._fail(inp, f"Invalid Error message from server: {e}")
-            return self._fail(inp, f"Server error: {text}")
+            except RemoteProtocolError as e:
+                return self._fail(inp, f"Invalid Error message from server: {e}", [])
+            return self._fail(inp, f"Server error: {text}", [])
         if msgid != P.REPLY:
             return self._fail(inp, f"Unknown message from server: msgid {msgid}, expected "
-                                   f"{P.REPLY} Reply or {P.ERROR} Error")
+                                   f"{P.REPLY} Reply or {P.ERROR} Error", [])
         try:
             reply = P.decode_reply(body)
-        except ProtocolError as e:
-            return self._fail(inp, f"Invalid Reply from server: {e}")
+        except RemoteProtocolError as e:
+            return self._fail(inp, f"Invalid Reply from server: {e}", [])
         self.reply = reply
         self._server_seq = max(self._server_seq, reply.last_seq)
         self._block_end = reply.block_seq
@@ -358,23 +373,28 @@ class StreamClientCore:
                                        "reply: messages lost, reopen", out)
             out.append(CloseRequest())
             if not ring.items:
-                return self._go(inp, ClientState.WAIT_ONLINE, out)
+                self._transition(ClientInput.REPLY_EMPTY)
+                return out
+            self._transition(ClientInput.REPLY_UP_TO_DATE)
             self._replay_ring(out)  # reference drops these
             self._go_online(out)
-            return self._go(inp, ClientState.DRAIN, out)
+            return out
         if self._server_seq + 1 == open_seq:     # nothing old to fetch
             if ring.evicted_seq > self._server_seq:
                 # buffered live data lost: let the history stream (following storage) refill it
-                return self._go(inp, ClientState.CONNECTED, out)
+                self._transition(ClientInput.REPLY_HISTORY)
+                return out
+            self._transition(ClientInput.REPLY_UP_TO_DATE)
             self._seq = self._server_seq
             out.append(CloseRequest())
             self._replay_ring(out)  # reference drops these
             self._go_online(out)
-            return self._go(inp, ClientState.DRAIN, out)
+            return out
         if self._server_seq < open_seq:
             return self._fail(inp, f"Invalid server seq: {self._server_seq} < requested "
                                    f"{open_seq}", out)
-        return self._go(inp, ClientState.CONNECTED, out)
+        self._transition(ClientInput.REPLY_HISTORY)
+        return out
 
     def _history(self, msgid: int, seq: int, body: bytes) -> list:
         out: list = []
@@ -390,15 +410,15 @@ class StreamClientCore:
             # caught up with the server's last seq and with everything the online side
             # delivered so far (even what the buffer had to evict): switch
             if seq >= self._server_seq and seq >= self._ring.evicted_seq:
+                self._transition(ClientInput.HISTORY_CAUGHT_UP)
                 out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
                 self._go_online(out)
-                self._state = ClientState.DRAIN
             return out
         if items[0][1] > seq + 1:
             return out
         # history met the buffered online data: finish with the buffer (stale entries skipped)
+        self._transition(ClientInput.HISTORY_MET_ONLINE)
         out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
         self._replay_ring(out)
         self._go_online(out)
-        self._state = ClientState.ONLINE
         return out

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from streamproto.channel import Channel
 from streamproto.config import Url, parse_int, parse_params, parse_size, required_child
-from streamproto.errors import ChannelError, ConfigError, ProtocolError, StreamprotoError
+from streamproto.errors import ChannelError, ConfigError, RemoteProtocolError, StreamprotoError
 from streamproto.events import ACTIVE, CLOSED, ERROR, Control, Data, State
 from streamproto.frames import FrameReader, frame_format
 from streamproto.pub.channel import PubClient
@@ -44,7 +44,7 @@ class _RequestConn(asyncio.Protocol):
             return
         try:
             self.reader.parse(data, self.on_frame)
-        except ProtocolError as e:
+        except RemoteProtocolError as e:    # the server broke the framing
             self.owner._request_lost(self, str(e), failed=True)
 
     def eof_received(self) -> bool:

@@ -21,15 +21,16 @@ Encoders reproduce the reference C++ client byte for byte: a request body starts
 35-byte buffer (also for RequestOld, whose tail therefore starts at 35 leaving one zero pad
 byte), strings are appended in assignment order (client, then block type), an unset or empty
 string is an all-zero pointer. Decoders follow the offset pointers, accept both empty-string
-encodings and raise :class:`~streamproto.errors.ProtocolError` naming the message, field and
-byte offset on anything malformed.
+encodings and raise :class:`~streamproto.errors.RemoteProtocolError` (the peer sent it) naming
+the message, field and byte offset on anything malformed; encoders raise
+:class:`~streamproto.errors.LocalProtocolError` for a value the layout cannot carry.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
 
-from streamproto.errors import ProtocolError
+from streamproto.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "VERSION", "REQUEST_OLD", "REQUEST", "REPLY", "ERROR", "CLIENT_DONE",
@@ -151,8 +152,8 @@ class _Tail:
             self.string(base + i * _ATTRIBUTE_SIZE + 8, value)
 
 
-def _fail(message: str, field: str, offset: int, reason: str) -> ProtocolError:
-    return ProtocolError(f"{message}.{field}: {reason} (at byte offset {offset})")
+def _fail(message: str, field: str, offset: int, reason: str) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{message}.{field}: {reason} (at byte offset {offset})")
 
 
 def _read_ptr(body: bytes, pos: int, message: str, field: str) -> tuple[int, int, int]:
@@ -204,8 +205,8 @@ def _read_attributes(body: bytes, pos: int, message: str) -> tuple[tuple[str, st
 
 def _check_size(body: bytes, minimum: int, message: str) -> None:
     if len(body) < minimum:
-        raise ProtocolError(f"{message}: body is {len(body)} bytes, shorter than its fixed size "
-                            f"{minimum}")
+        raise RemoteProtocolError(f"{message}: body is {len(body)} bytes, shorter than its fixed "
+                                  f"size {minimum}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,12 +215,13 @@ def _check_size(body: bytes, minimum: int, message: str) -> None:
 def encode_request(req: Request) -> tuple[int, bytes]:
     """``(msgid, body)`` of a request, laid out exactly as the reference C++ client does."""
     if req.kind not in _TAG:
-        raise ProtocolError(f"Request: unknown kind {req.kind!r} (expected one of {REQUEST_KINDS})")
+        raise LocalProtocolError(f"Request: unknown kind {req.kind!r} (expected one of "
+                                 f"{REQUEST_KINDS})")
     if req.kind == REQUEST_BLOCK and not req.block_type:
-        raise ProtocolError("Request: a block request needs a non-empty block type")
+        raise LocalProtocolError("Request: a block request needs a non-empty block type")
     if not 0 <= req.seq <= _INT64_MAX or not 0 <= req.block_index <= _INT64_MAX:
-        raise ProtocolError(f"Request: seq {req.seq} / block index {req.block_index} out of range "
-                            f"0..{_INT64_MAX}")
+        raise LocalProtocolError(f"Request: seq {req.seq} / block index {req.block_index} out of "
+                                 f"range 0..{_INT64_MAX}")
     t = _Tail(_REQUEST_SIZE)  # the C++ client uses a 35-byte buffer for both layouts
     if req.old:
         if req.kind == REQUEST_SEQ:
@@ -227,8 +229,8 @@ def encode_request(req: Request) -> tuple[int, bytes]:
         elif req.kind == REQUEST_BLOCK:
             seq = req.block_index
         else:
-            raise ProtocolError(f"RequestOld cannot express a {req.kind!r} request "
-                                "(use the new protocol)")
+            raise LocalProtocolError(f"RequestOld cannot express a {req.kind!r} request "
+                                     "(use the new protocol)")
         _OLD_HEAD.pack_into(t.buf, 0, VERSION, seq)
         t.string(10, req.client)
         if req.kind == REQUEST_BLOCK:
@@ -248,7 +250,7 @@ def encode_request(req: Request) -> tuple[int, bytes]:
 
 
 def decode_request(msgid: int, body: bytes) -> Request:
-    """Parse a Request (12) or RequestOld (11) body; ProtocolError names what is wrong."""
+    """Parse a Request (12) or RequestOld (11) body; RemoteProtocolError names what is wrong."""
     if msgid == REQUEST:
         name = "Request"
         _check_size(body, _REQUEST_SIZE, name)
@@ -283,8 +285,8 @@ def decode_request(msgid: int, body: bytes) -> Request:
             return Request(REQUEST_BLOCK, block_type=btype, block_index=seq, client=client,
                            attributes=attrs, old=True)
         return Request(REQUEST_SEQ, seq, client=client, attributes=attrs, old=True)
-    raise ProtocolError(f"message id {msgid} is not a request (expected {REQUEST} Request or "
-                        f"{REQUEST_OLD} RequestOld)")
+    raise RemoteProtocolError(f"message id {msgid} is not a request (expected {REQUEST} Request "
+                              f"or {REQUEST_OLD} RequestOld)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +344,8 @@ def encode_begin_of_block(last_seq: int) -> bytes:
 
 
 def decode_begin_of_block(body: bytes) -> int:
-    """``last_seq`` of a BeginOfBlock control body."""
-    _check_size(body, 8, "BeginOfBlock")
+    """``last_seq`` of a BeginOfBlock control body (a local control: a short body is our bug)."""
+    if len(body) < 8:
+        raise LocalProtocolError(f"BeginOfBlock: body is {len(body)} bytes, shorter than its "
+                                 "fixed size 8")
     return _I64.unpack_from(body, 0)[0]

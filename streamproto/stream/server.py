@@ -44,17 +44,18 @@ answered (every frame after the Reply is history data), so the connection is jus
 from __future__ import annotations
 
 import bisect
-import enum
 import logging
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
-from streamproto.errors import ProtocolError, StorageError
+from streamproto.errors import RemoteProtocolError, StorageError
+from streamproto.statemachine import next_state
 from streamproto.stream import protocol as P
+from streamproto.stream.server_state import SESSION_TRANSITIONS, SessionInput, SessionState
 
 __all__ = ["HistorySource", "HistoryReader", "MemoryHistory", "RequestSession", "SessionState",
-           "SESSION_TRANSITIONS", "Send", "Disconnect", "WANT_WRITABLE", "WANT_DATA",
-           "DEFAULT_HIGH_WATER", "DEFAULT_BATCH", "translate"]
+           "SessionInput", "SESSION_TRANSITIONS", "Send", "Disconnect", "WANT_WRITABLE",
+           "WANT_DATA", "DEFAULT_HIGH_WATER", "DEFAULT_BATCH", "translate"]
 
 log = logging.getLogger("streamproto.stream.server")
 
@@ -152,44 +153,31 @@ class Disconnect:
     reason: str
 
 
-class SessionState(enum.Enum):
-    WAIT_REQUEST = "WaitRequest"
-    STREAMING = "Streaming"     # Reply sent, history (and then live stored data) flowing
-    CLOSED = "Closed"
-
-
-_St = SessionState
-#: state -> input -> possible next states (``request`` = any message before the Reply).
-SESSION_TRANSITIONS: dict[SessionState, dict[str, tuple[SessionState, ...]]] = {
-    _St.WAIT_REQUEST: {"message": (_St.STREAMING, _St.CLOSED), "pull": (_St.WAIT_REQUEST,),
-                       "eof": (_St.CLOSED,)},
-    _St.STREAMING: {"message": (_St.CLOSED,), "pull": (_St.STREAMING,), "eof": (_St.CLOSED,)},
-    _St.CLOSED: {"message": (_St.CLOSED,), "pull": (_St.CLOSED,), "eof": (_St.CLOSED,)},
-}
-del _St
-
-
 def translate(req: P.Request, source: HistorySource) -> tuple[int, P.Reply]:
-    """Start seq S and the Reply for ``req``; ProtocolError(reason) means answer Error(reason)."""
+    """Start seq S and the Reply for ``req``; RemoteProtocolError(reason): answer Error(reason)."""
     last = source.last_seq
     if req.kind == P.REQUEST_SEQ:
         if req.seq > _INT64_MAX or req.seq < 0:
-            raise ProtocolError(f"Requested seq {req.seq} is out of range 0..{_INT64_MAX}")
+            raise RemoteProtocolError(f"Requested seq {req.seq} is out of range 0..{_INT64_MAX}")
         return req.seq, P.Reply(last, req.seq, -1)
     if req.kind == P.REQUEST_LAST:
         if last < 0:
-            raise ProtocolError(NO_DATA_FOR_LAST)
+            raise RemoteProtocolError(NO_DATA_FOR_LAST)
         return last - 1, P.Reply(last, last - 1, -1)
     if req.kind == P.REQUEST_INITIAL:
         if last < 0:
             return -1, P.Reply(-1, -1, -1)
         first = source.first_seq
         return first, P.Reply(last, first, -1)
-    raise ProtocolError(NO_BLOCKS)
+    raise RemoteProtocolError(NO_BLOCKS)
 
 
 class RequestSession:
-    """Request handling for one connection; see the module docstring."""
+    """Request handling for one connection; see the module docstring.
+
+    States and the transition table: :mod:`streamproto.stream.server_state`; every state change
+    goes through :meth:`_transition`.
+    """
 
     def __init__(self, source: HistorySource, *, server_name: str = "", peer: str = "",
                  high_water: int = DEFAULT_HIGH_WATER, batch: int = DEFAULT_BATCH):
@@ -198,7 +186,7 @@ class RequestSession:
         self.peer = peer                  # transport-level peer id, for logs
         self.high_water = high_water
         self.batch = batch
-        self.state = SessionState.WAIT_REQUEST
+        self._state = SessionState.WAIT_REQUEST
         self.request: P.Request | None = None
         self.reply: P.Reply | None = None
         self.want: str | None = None
@@ -212,39 +200,49 @@ class RequestSession:
         return self.request.client if self.request else ""
 
     @property
+    def state(self) -> SessionState:
+        """Where the session is (:class:`SessionState`)."""
+        return self._state
+
+    @property
     def streaming(self) -> bool:
         """True while history/live data should be pulled and written."""
-        return self.state is SessionState.STREAMING
+        return self._state is SessionState.STREAMING
 
     # ---------------------------------------------------------------- inputs
     def receive(self, msgid: int, seq: int, body: bytes) -> list:
         """One message from the client: returns Send / Disconnect outputs."""
-        if self.state is SessionState.WAIT_REQUEST:
+        state = self._state
+        if state is SessionState.WAIT_REQUEST:
             return self._on_request(msgid, body)
-        if self.state is SessionState.STREAMING:
+        if state is SessionState.STREAMING:
             if msgid == P.CLIENT_DONE:
                 try:
                     self.done_seq = P.decode_client_done(body).seq
-                except ProtocolError as e:  # the reference does not read it either
+                except RemoteProtocolError as e:  # the reference does not read it either
                     log.info("%s: unreadable ClientDone (%s), closing anyway", self._who(), e)
-                return self._end(f"client done at seq {self.done_seq}")
-            return self._end(f"unexpected message msgid {msgid} ({len(body)} bytes) after the "
+                return self._end(SessionInput.CLIENT_DONE, f"client done at seq {self.done_seq}")
+            return self._end(SessionInput.UNEXPECTED_MESSAGE,
+                             f"unexpected message msgid {msgid} ({len(body)} bytes) after the "
                              "Reply; only ClientDone (40) is valid", level=logging.WARNING)
+        self._transition(SessionInput.LATE_MESSAGE)
         return []
 
     def pull(self, buffered: int = 0) -> Sequence[Message]:
         """Next history messages to write, given ``buffered`` bytes still unsent."""
-        if self.state is not SessionState.STREAMING:
+        if self._state is not SessionState.STREAMING:    # else fast path: PULL keeps STREAMING
+            self._transition(SessionInput.PULL)           # before the Reply or after the end
             self.want = None
             return ()
         if buffered >= self.high_water:
             self.want = WANT_WRITABLE
             return ()
+        assert self._reader is not None  # opened before the Reply
         try:
             batch = self._reader.read(self.batch)
         except StorageError as e:
-            self._end(f"storage reader failed after seq {self.sent_seq}: {e}",
-                      level=logging.ERROR)
+            self._end(SessionInput.READER_FAILED,
+                      f"storage reader failed after seq {self.sent_seq}: {e}", level=logging.ERROR)
             return ()
         if not batch:
             self.want = WANT_DATA
@@ -255,19 +253,31 @@ class RequestSession:
 
     def eof(self) -> list:
         """The connection closed (EOF or error)."""
-        if self.state is not SessionState.CLOSED:
-            self._end("client disconnected")
+        if self._state is SessionState.CLOSED:
+            self._transition(SessionInput.EOF)    # already ended: ignored
+        else:
+            self._end(SessionInput.EOF, "client disconnected")
         return []
 
     # ---------------------------------------------------------------- internals
+    def _who_session(self) -> str:
+        return f"request session of {self._who()}"
+
     def _who(self) -> str:
         name = self.client_name
         return f"client {name!r} ({self.peer})" if name else f"client {self.peer}"
 
-    def _end(self, reason: str, level: int = logging.INFO) -> list:
+    def _transition(self, inp: SessionInput) -> SessionState:
+        """The only place the state changes: ``SESSION_TRANSITIONS[state][inp]``, or
+        LocalProtocolError naming both."""
+        new = next_state(SESSION_TRANSITIONS, self._state, inp, self._who_session)
+        self._state = new
+        return new
+
+    def _end(self, inp: SessionInput, reason: str, level: int = logging.INFO) -> list:
+        self._transition(inp)
         log.log(level, "%s: %s", self._who(), reason)
         self.reason = reason
-        self.state = SessionState.CLOSED
         self.want = None
         if self._reader is not None:
             self._reader.close()
@@ -276,7 +286,8 @@ class RequestSession:
 
     def _error(self, text: str) -> list:
         body = P.encode_error(P.Error(text, self.server_name))
-        return [Send(P.ERROR, 0, body)] + self._end(f"answered Error: {text}",
+        return [Send(P.ERROR, 0, body)] + self._end(SessionInput.REQUEST_REFUSED,
+                                                    f"answered Error: {text}",
                                                     level=logging.WARNING)
 
     def _on_request(self, msgid: int, body: bytes) -> list:
@@ -287,14 +298,14 @@ class RequestSession:
                                f"{P.REQUEST} Request or {P.REQUEST_OLD} RequestOld")
         try:
             req = P.decode_request(msgid, body)
-        except ProtocolError as e:
+        except RemoteProtocolError as e:
             return self._error(f"Invalid request: {e}")
         self.request = req
         if req.old and req.kind == P.REQUEST_SEQ and req.seq < 0:
             return self._error(f"Negative seq: {req.seq}")
         try:
             start, reply = translate(req, self.source)
-        except ProtocolError as e:
+        except RemoteProtocolError as e:
             return self._error(str(e))
         try:
             self._reader = self.source.open_reader(max(start, 0))
@@ -304,7 +315,7 @@ class RequestSession:
             reply = P.Reply(reply.last_seq, reply.requested_seq, reply.block_seq,
                             self.server_name)
         self.reply = reply
-        self.state = SessionState.STREAMING
+        self._transition(SessionInput.REQUEST)
         log.info("%s: %s request, history from seq %d, last %d", self._who(), req.kind,
                  reply.requested_seq, reply.last_seq)
         return [Send(P.REPLY, 0, P.encode_reply(reply))]

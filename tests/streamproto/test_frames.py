@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamproto.errors import ConfigError, ProtocolError
+from streamproto.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from streamproto.frames import FRAMES, FrameReader, frame_format
 
 # spec §2.2: one post msgid=-2, seq=0x100000005, body "abc" as captured from a C++ client
@@ -24,7 +24,7 @@ def test_tiny_frame_bytes_and_refuses_seq_truncation():
     tiny = frame_format("tiny")
     assert tiny.encode(-2, 5, b"abc").hex() == "0300" "feff" "05000000" "616263"
     # the reference truncates 0x100000005 to 5 silently; we refuse instead of rewriting data
-    with pytest.raises(ProtocolError, match="seq 4294967301 does not fit int32"):
+    with pytest.raises(LocalProtocolError, match="seq 4294967301 does not fit int32"):
         tiny.encode(-2, 0x100000005, b"abc")
 
 
@@ -42,7 +42,7 @@ def test_unknown_frame_is_config_error():
 @pytest.mark.parametrize("name,body,msgid", [("short", b"x" * 65536, 1), ("tiny", b"x" * 70000, 1),
                                              ("short", b"", 40000), ("tiny", b"", -40000)])
 def test_sender_refuses_values_that_corrupt_the_stream(name, body, msgid):
-    with pytest.raises(ProtocolError, match=f"frame {name}"):
+    with pytest.raises(LocalProtocolError, match=f"frame {name}"):
         frame_format(name).encode(msgid, 0, body)
 
 
@@ -91,7 +91,7 @@ def test_bson_size_counts_itself_and_stays_in_body():
     reader = FrameReader("bson")
     reader.feed(doc + doc[:3])
     assert list(reader.frames()) == [(0, 0, doc)]
-    with pytest.raises(ProtocolError, match="smaller than its own 4-byte header"):
+    with pytest.raises(RemoteProtocolError, match="smaller than its own 4-byte header"):
         FrameReader("bson").feed((2).to_bytes(4, "little"))
 
 
@@ -101,10 +101,10 @@ def test_frame_over_receive_limit_is_an_error_not_a_buffer(name):
     reader = FrameReader(name, limit=1024, where="test conn")
     reader.feed(fmt.encode(1, 1, b"ok"))
     header_only = fmt.encode_header(1024 - fmt.header_size + 1, 3, 4)
-    with pytest.raises(ProtocolError, match=r"test conn: frame of 1025 bytes .* exceeds the receive limit of 1024 bytes at stream offset"):
+    with pytest.raises(RemoteProtocolError, match=r"test conn: frame of 1025 bytes .* exceeds the receive limit of 1024 bytes at stream offset"):
         reader.feed(header_only)
     assert reader.pending < 1024
-    with pytest.raises(ProtocolError):     # stays failed
+    with pytest.raises(RemoteProtocolError):     # stays failed
         reader.feed(b"more")
 
 

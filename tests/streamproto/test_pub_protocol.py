@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from streamproto import schemas
-from streamproto.errors import ChannelError, ProtocolError
+from streamproto.errors import ChannelError, RemoteProtocolError
 from streamproto.events import ACTIVE, ERROR, Control, Data, State
 from streamproto.frames import frame_format
 from streamproto.pub.protocol import (FRAME, PubClientCore, PubRing, PubServerCore,
@@ -60,9 +60,9 @@ def test_hello_variants():
 def test_hello_reply_bytes():
     assert encode_hello_reply(-1).hex() == "0a000000650000000000000000000000" "0100" + "ff" * 8
     assert decode_hello_reply(101, b"\x01\x00") == -1      # legacy 2-byte reply
-    with pytest.raises(ProtocolError, match="expected HelloReply"):
+    with pytest.raises(RemoteProtocolError, match="expected HelloReply"):
         decode_hello_reply(100, bytes(10))
-    with pytest.raises(ProtocolError, match="version 2"):
+    with pytest.raises(RemoteProtocolError, match="version 2"):
         decode_hello_reply(101, b"\x02\x00" + bytes(8))
 
 
@@ -84,7 +84,7 @@ def test_hello_in_pieces_and_partial_tail():
     (FRAME.pack(10, 100, 0) + struct.pack("<hII", 1, 2000, 3 | 1 << 24), "runs past 1024"),
 ])
 def test_bad_hello(data, message):
-    with pytest.raises(ProtocolError, match=message):
+    with pytest.raises(RemoteProtocolError, match=message):
         parse_hello(data)
 
 

@@ -1,6 +1,7 @@
 """tcp:// over real sockets: connection ids, events, frames both directions, receive limit."""
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 
@@ -94,7 +95,8 @@ async def test_connection_ids_disconnect_one_client(tmp_path):
 
 
 @run
-async def test_server_receive_limit_drops_only_that_connection(tmp_path):
+async def test_server_receive_limit_drops_only_that_connection(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="streamproto.tcp")
     srv, sev, c1, e1 = await pair(f"{tmp_path}/lim.sock", ";recv-buffer-size=1kb")
     e2 = Collector()
     c2 = TcpClient(f"tcp://{srv.addresses[0]}", on_event=e2)
@@ -103,6 +105,8 @@ async def test_server_receive_limit_drops_only_that_connection(tmp_path):
     c1.post(1, 1, b"x" * 2000)                               # over the server's limit
     await until(lambda: sev.of(Control, "Disconnect"), what="Disconnect of the offender")
     assert [e.addr for e in sev.of(Control, "Disconnect")] == [1]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "streamproto.tcp"]
+    assert line.startswith("tcp: tcp connection 1: frame of 2016 bytes") and "limit" in line
     await until(lambda: c1.state != ACTIVE)
     c2.post(2, 2, b"fine")
     await until(lambda: sev.of(Data))

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from streamproto import events as ev
-from streamproto.errors import ConfigError, ProtocolError
+from streamproto.errors import ConfigError, LocalProtocolError
 from streamproto.stream import protocol as P
 from streamproto.stream.client import (TRANSITIONS, ClientInput, ClientState, CloseRequest,
                                        OpenRequest, SendRequest, StreamClientCore, StreamData)
@@ -288,12 +288,15 @@ def test_open_parameter_errors(kw, match):
 
 def test_inputs_missing_from_the_table_raise():
     c = StreamClientCore()
-    with pytest.raises(ProtocolError, match="input 'online_active' is not valid in state Closed"):
+    with pytest.raises(LocalProtocolError,
+                       match="input 'online_active' is not valid in state Closed"):
         c.online_active(1)
     c.open("seq", 0)
-    with pytest.raises(ProtocolError, match="'request_connected' is not valid in state Connecting"):
+    with pytest.raises(LocalProtocolError,
+                       match="'request_connected' is not valid in state Connecting"):
         c.request_connected()
-    with pytest.raises(ProtocolError, match="'online_message' is not valid in state Connecting"):
+    with pytest.raises(LocalProtocolError,
+                       match="'online_message' is not valid in state Connecting"):
         c.online_message(1, 1, b"")
 
 

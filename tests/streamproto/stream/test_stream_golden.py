@@ -185,3 +185,64 @@ def test_online_handshake_bytes_match_reference(path):
     assert pub.encode_hello(log.peer) == log.stream("PUB", "C>S")
     s2c = log.stream("PUB", "S>C")
     assert s2c == pub.encode_hello_reply(MemoryHistory(STORED).last_seq) + frame(*LATER)
+
+
+# --- the transition tables against the reference runs ------------------------------------------
+
+_HISTORY = ("OPEN>CONNECTING ONLINE_ACTIVE>REQUESTING REQUEST_CONNECTED>OPENING "
+            "REPLY_HISTORY>CONNECTED HISTORY_CAUGHT_UP>DRAIN REQUEST_CLOSED>DRAIN "
+            "ONLINE_MESSAGE>ONLINE CLOSE>CLOSED ONLINE_CLOSED>CLOSED")
+#: the client's transitions for each capture (the reference's Opening is our Connecting,
+#: Requesting and Opening; history messages before the last take the Connected self-loop inline)
+CLIENT_PATHS = {
+    "before-start": _HISTORY, "initial": _HISTORY, "last": _HISTORY, "seq-data": _HISTORY,
+    "seq-new": _HISTORY, "seq-old": _HISTORY,
+    "recent": ("OPEN>CONNECTING ONLINE_ACTIVE>REQUESTING REQUEST_CONNECTED>OPENING "
+               "REPLY_UP_TO_DATE>DRAIN REQUEST_CLOSED>DRAIN ONLINE_MESSAGE>ONLINE CLOSE>CLOSED "
+               "ONLINE_CLOSED>CLOSED"),
+    "block-without-blocks": ("OPEN>CONNECTING ONLINE_ACTIVE>REQUESTING REQUEST_CONNECTED>OPENING "
+                             "REPLY_FAILED>ERROR REQUEST_CLOSED>ERROR ONLINE_MESSAGE>ERROR "
+                             "CLOSE>CLOSED ONLINE_CLOSED>CLOSED"),
+    "online": "OPEN>CONNECTING ONLINE_ACTIVE_NO_HISTORY>ONLINE CLOSE>CLOSED ONLINE_CLOSED>CLOSED",
+}
+SERVER_PATHS = {   # the request session's transitions, fed the reference client's requests
+    "recent": "REQUEST>STREAMING EOF>CLOSED",
+    "block-without-blocks": "REQUEST_REFUSED>CLOSED",
+}
+
+
+def _recording(core) -> list:
+    log: list = []
+    take = core._transition
+
+    def recording(inp):
+        new = take(inp)
+        log.append(f"{inp.name}>{new.name}")
+        return new
+
+    core._transition = recording
+    return log
+
+
+@pytest.mark.parametrize("path", WIRE_LOGS, ids=IDS)
+def test_client_transitions_follow_the_reference_run(path):
+    r = Replay(parse(path))
+    log = _recording(r.client)
+    r.run()
+    assert " ".join(log) == CLIENT_PATHS[path.stem]
+
+
+@pytest.mark.parametrize("path", [p for p in WIRE_LOGS if p.stem != "online"],
+                         ids=[s for s in IDS if s != "online"])
+def test_server_transitions_follow_the_reference_run(path):
+    log = parse(path)
+    session = RequestSession(MemoryHistory(STORED))
+    steps = _recording(session)
+    ended = False
+    for msgid, seq, body in split(log.stream("REQ", "C>S")):
+        ended = any(isinstance(o, Disconnect) for o in session.receive(msgid, seq, body))
+        while session.streaming and session.pull():
+            pass
+    if not ended:
+        session.eof()
+    assert " ".join(steps) == SERVER_PATHS.get(path.stem, "REQUEST>STREAMING CLIENT_DONE>CLOSED")

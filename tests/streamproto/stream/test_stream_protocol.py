@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from streamproto.errors import ProtocolError
+from streamproto.errors import LocalProtocolError, RemoteProtocolError
 from streamproto.stream import protocol as P
 
 
@@ -42,7 +42,7 @@ def test_request_without_peer_has_null_client_pointer():
 
 @pytest.mark.parametrize("kind", ["initial", "last"])
 def test_old_protocol_cannot_express_initial_or_last(kind):
-    with pytest.raises(ProtocolError, match="RequestOld cannot express"):
+    with pytest.raises(LocalProtocolError, match="RequestOld cannot express"):
         P.encode_request(P.Request(kind, old=True))
 
 
@@ -96,16 +96,16 @@ def test_decode_compact_request_old():
     (30, b"", None),
 ])
 def test_decode_request_rejects_malformed(msgid, body, match):
-    with pytest.raises(ProtocolError, match=match or "not a request"):
+    with pytest.raises(RemoteProtocolError, match=match or "not a request"):
         P.decode_request(msgid, body)
 
 
 def test_decode_short_reply_error_done():
-    with pytest.raises(ProtocolError, match="Reply: body is 31 bytes"):
+    with pytest.raises(RemoteProtocolError, match="Reply: body is 31 bytes"):
         P.decode_reply(bytes(31))
-    with pytest.raises(ProtocolError, match="Error: body is 15 bytes"):
+    with pytest.raises(RemoteProtocolError, match="Error: body is 15 bytes"):
         P.decode_error(bytes(15))
-    with pytest.raises(ProtocolError, match="ClientDone: body is 7 bytes"):
+    with pytest.raises(RemoteProtocolError, match="ClientDone: body is 7 bytes"):
         P.decode_client_done(bytes(7))
 
 
@@ -120,7 +120,7 @@ def test_entity_escape_is_followed():
 
 
 def test_encode_rejects_out_of_range_seq():
-    with pytest.raises(ProtocolError, match="out of range"):
+    with pytest.raises(LocalProtocolError, match="out of range"):
         P.encode_request(P.Request(P.REQUEST_SEQ, -1))
 
 
@@ -150,5 +150,5 @@ def test_reply_error_roundtrip(last, req, block, server, error):
 def test_decode_request_garbage_never_crashes(body, msgid):
     try:
         P.decode_request(msgid, body)
-    except ProtocolError:
+    except RemoteProtocolError:
         pass
