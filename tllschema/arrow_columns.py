@@ -116,13 +116,14 @@ def _unify(arr: Any, typ: Any, dicts: list, k: list) -> Any:
         if not isinstance(arr, pa.DictionaryArray):
             arr = arr.dictionary_encode()
         vals = arr.dictionary.to_pylist()
+        itype = typ.index_type
         if vals == d.values[:len(vals)]:
-            return pa.DictionaryArray.from_arrays(arr.indices, d.array())
-        remap = np.array([d.add(v) for v in vals] or [0], dtype=np.int32)
+            return pa.DictionaryArray.from_arrays(arr.indices.cast(itype), d.array())
+        remap = np.array([d.add(v) for v in vals] or [0], dtype=np.int64)
         idx = arr.indices
-        raw = np.asarray(idx.fill_null(0).cast(pa.int32()))
+        raw = np.asarray(idx.fill_null(0).cast(pa.int64()))
         mask = np.asarray(idx.is_null()) if idx.null_count else None
-        return pa.DictionaryArray.from_arrays(pa.array(remap[raw], mask=mask), d.array())
+        return pa.DictionaryArray.from_arrays(pa.array(remap[raw], mask=mask).cast(itype), d.array())
     if not _has_dictionary(typ):
         return arr
     mask = arr.is_null() if arr.null_count else None
@@ -141,13 +142,14 @@ def _column(rows: Any, off: int, size: int, dtype: str) -> Any:
     return np.ascontiguousarray(rows[:, off:off + size]).view(dtype).reshape(-1)
 
 
-def _with_validity(arr: Any, valid: Any) -> Any:
-    """`arr` with nulls where `valid` (numpy bool) is false."""
+def _scatter(arrays: list, valid: Any) -> list:
+    """Arrays holding the rows where `valid` (numpy bool) is true -> full length, null elsewhere."""
     pa = require_arrow()
     np = _np()
     if valid.all():
-        return arr
-    return arr.take(pa.array(np.arange(len(valid)), mask=~valid))
+        return arrays
+    idx = pa.array(np.cumsum(valid) - 1, mask=~valid)
+    return [a.take(idx) for a in arrays]
 
 
 def _dtype(name: str) -> str:
@@ -208,9 +210,13 @@ def _scalar_decoder(t: Scalar, name: str) -> Decoder:
             known[ok] = vals[pos[ok]] == raw[ok]
             if known.all():
                 return [pa.DictionaryArray.from_arrays(pa.array(pos.astype(np.int32)), pa.array(names))]
-            extra, inv = np.unique(raw[~known], return_inverse=True)
+            extra, first, inv = np.unique(raw[~known], return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")      # in order of appearance, as decoded
+            rank = np.empty(len(extra), dtype=np.int32)
+            rank[order] = np.arange(len(extra), dtype=np.int32)
+            extra = extra[order]
             idx = pos.astype(np.int32)
-            idx[~known] = len(names) + inv.astype(np.int32)
+            idx[~known] = len(names) + rank[inv.reshape(-1)]
             dictionary = pa.array(names + [str(int(x)) for x in extra], type=pa.string())
             return [pa.DictionaryArray.from_arrays(pa.array(idx), dictionary)]
         return enum
@@ -318,9 +324,7 @@ def _union_decoder(t: UnionRef, name: str) -> Decoder:
         children = [pa.DictionaryArray.from_arrays(pa.array(tag), names)]
         for i, (size, dec) in enumerate(variants):
             sel = tag == i
-            parts = dec(rows[sel, 1:1 + size])
-            idx = pa.array(np.cumsum(sel) - 1, mask=~sel)
-            children.extend(p.take(idx) for p in parts)
+            children.extend(_scatter(dec(rows[sel, 1:1 + size]), sel))
         return [pa.StructArray.from_arrays(children, fields=fields)]
     return union
 
@@ -346,13 +350,15 @@ def _message_decoder(msg: Message, names: list[str] | None = None) -> tuple[list
     def message(rows: Any) -> list:
         out: list = []
         for off, size, dec, pick, bit in parts:
-            arrays = dec(rows[:, off:off + size])
+            sub = rows[:, off:off + size]
             if bit is not None and pm is not None:
                 if bit // 8 < pm.size:   # the presence map is little-endian, any width
                     valid = ((rows[:, pm.offset + bit // 8] >> (bit % 8)) & 1).astype(bool)
                 else:
                     valid = np.zeros(len(rows), dtype=bool)
-                arrays = [_with_validity(a, valid) for a in arrays]
+                arrays = _scatter(dec(sub[valid]), valid)     # unset fields are never decoded
+            else:
+                arrays = dec(sub)
             out.extend(arrays[i] for i in pick)
         return out
     return out_fields, message
