@@ -35,9 +35,10 @@ class _Progress:
 def export_cmd(source: str, output: str, message: str | None, seq_range: str | None,
                fmt: str | None, scheme: str | None, progress: bool | None) -> tuple[int, str, str]:
     """Export; returns (rows, message name or 'raw records', format)."""
-    from streamproto.export.sinks import Sink, format_of
+    from streamproto.export.sinks import Sink, check_output, format_of
     from streamproto.export.table import iter_batches, require_arrow
     require_arrow()
+    check_output(output)
     fmt = format_of(output, fmt)
     show = _Progress(progress)
     stream = iter_batches(source, message=message, seq=seq_range, scheme=scheme, progress=show)

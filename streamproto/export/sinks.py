@@ -36,6 +36,16 @@ def format_of(path: str, fmt: str | None = None) -> str:
     return EXTENSIONS[ext]
 
 
+def check_output(path: str) -> str:
+    """The directory the output goes to; ExportError when it is missing or `path` is a directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ExportError(f"cannot write {path}: directory {os.path.dirname(path) or directory} does not exist")
+    if os.path.isdir(path):
+        raise ExportError(f"cannot write {path}: it is a directory")
+    return directory
+
+
 # -- CSV conversion --------------------------------------------------------------------------------
 def _json_leaves(arr: Any) -> Any:
     """`arr` with every leaf in a JSON-exact form (see module docstring)."""
@@ -92,11 +102,7 @@ class Sink:
     def __init__(self, path: str, fmt: str, schema: Any):
         pa = require_arrow()
         self.path, self.fmt = path, fmt
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise ExportError(f"cannot write {path}: directory {os.path.dirname(path) or directory} does not exist")
-        if os.path.isdir(path):
-            raise ExportError(f"cannot write {path}: it is a directory")
+        directory = check_output(path)
         self.tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.part")
         try:   # the permissions a new file would get (mkstemp's are 0600)
             os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
