@@ -139,7 +139,11 @@ def _unify(arr: Any, typ: Any, dicts: list, k: list) -> Any:
 def _column(rows: Any, off: int, size: int, dtype: str) -> Any:
     """One fixed-size field of every row as a 1-D numpy array of `dtype`."""
     np = _np()
-    return np.ascontiguousarray(rows[:, off:off + size]).view(dtype).reshape(-1)
+    part = rows[:, off:off + size]
+    try:   # one strided element per row (numpy >= 1.23 views a contiguous last axis)
+        return np.ascontiguousarray(part.view(dtype)[:, 0])
+    except ValueError:
+        return np.ascontiguousarray(part).view(dtype).reshape(-1)
 
 
 def _scatter(arrays: list, valid: Any) -> list:

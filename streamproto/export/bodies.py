@@ -45,9 +45,18 @@ class Bodies:
     seq: Any
     msgid: Any
     done: int
+    #: (first index, count, position of the first body, stride): bodies ``first..first+count-1``
+    #: sit at a constant distance in ``buf``, so a strided view reaches all of them at once
+    runs: list
 
     def __len__(self) -> int:
         return len(self.pos)
+
+    def strided(self, run: tuple[int, int, int, int], width: int) -> Any:
+        """A zero-copy view of a run's bodies: ``count`` items of ``V{width}`` (width <= their size)."""
+        np = _np()
+        _, count, pos, stride = run
+        return np.ndarray((count,), dtype=f"V{width}", buffer=self.buf, offset=pos, strides=(stride,))
 
 
 class _Irregular(Exception):
@@ -59,11 +68,10 @@ def _np() -> Any:
     return numpy
 
 
-def _words(buf: Any, at: Any) -> Any:
-    """uint32 little-endian words of `buf` (uint8) at positions `at`."""
+def _strided(buf: Any, start: int, count: int, stride: int, dtype: str) -> Any:
+    """`count` values of `dtype` at `start`, `start + stride`, ... of `buf`, copied out."""
     np = _np()
-    b = buf[at[:, None] + np.arange(4)]
-    return np.ascontiguousarray(b).view("<u4").reshape(-1)
+    return np.ndarray((count,), dtype=dtype, buffer=buf, offset=start, strides=(stride,)).copy()
 
 
 def _walk_window(data: bytes, buf: Any, base: int, B: int, first: int, version: int
@@ -71,7 +79,7 @@ def _walk_window(data: bytes, buf: Any, base: int, B: int, first: int, version: 
     """Frame positions of the records in one block-aligned window.
 
     `base`: file offset of `data`; `first`: file offset of the first record to consider (the
-    metadata end in block 0). Returns ([(positions, frame size) runs], at_end) where at_end
+    metadata end in block 0). Returns ([(position, frame size, count) runs], at_end) where at_end
     means the end of the data was reached inside the window.
     """
     np = _np()
@@ -108,10 +116,10 @@ def _walk_window(data: bytes, buf: Any, base: int, B: int, first: int, version: 
             if p + f > n or data[p + f - 1] < 0x80:
                 return runs, True                         # torn tail: the reader stops there too
             k = (be - p) // f
-            at = p + np.arange(k, dtype=np.int64) * f
-            ok = (_words(buf, at) == word) & (buf[at + f - 1] >= 0x80)
+            words = _strided(buf, p, k, f, "<u4")
+            ok = (words == word) & (buf[p + f - 1:p + k * f:f] >= 0x80)
             j = k if ok.all() else int(ok.argmin())
-            runs.append((at[:j], f))
+            runs.append((p, f, j))
             p += j * f
             if j < k:
                 continue                                  # something else follows: look at it
@@ -161,18 +169,23 @@ def _start_block(fd: int, meta: Any, seq: int | None) -> int:
 
 
 def _chunk(buf: Any, runs: list, done: int) -> Bodies:
+    """Bodies of the frame runs found in a window: headers read through strided views."""
     np = _np()
-    if runs:
-        frames = np.concatenate([at for at, _ in runs])
-        fsize = np.concatenate([np.full(len(at), f, dtype=np.int64) for at, f in runs])
-    else:
-        frames = np.zeros(0, dtype=np.int64)
-        fsize = np.zeros(0, dtype=np.int64)
-    head = buf[frames[:, None] + np.arange(4, _HEAD)]
-    head = np.ascontiguousarray(head)
-    msgid = head[:, :4].copy().view("<i4").reshape(-1)
-    seq = head[:, 4:].copy().view("<i8").reshape(-1)
-    return Bodies(buf, frames + _HEAD, fsize - _HEAD - 1, seq, msgid, done)
+    n = sum(j for _, _, j in runs)
+    pos = np.empty(n, dtype=np.int64)
+    size = np.empty(n, dtype=np.int64)
+    msgid = np.empty(n, dtype=np.int32)
+    seq = np.empty(n, dtype=np.int64)
+    out_runs = []
+    i = 0
+    for p, f, j in runs:
+        msgid[i:i + j] = _strided(buf, p + 4, j, f, "<i4")
+        seq[i:i + j] = _strided(buf, p + 8, j, f, "<i8")
+        pos[i:i + j] = np.arange(p + _HEAD, p + _HEAD + j * f, f, dtype=np.int64)
+        size[i:i + j] = f - _HEAD - 1
+        out_runs.append((i, j, p + _HEAD, f))
+        i += j
+    return Bodies(buf, pos, size, seq, msgid, done, out_runs)
 
 
 def file_bodies(path: str, *, scheme: Any = None, seq: int | None = None, last: int | None = None,
@@ -248,9 +261,14 @@ def reader_bodies(path: str, seq: int | None, last: int | None, *, scheme: Any =
             if len(bodies) > 1:
                 np.cumsum(sizes[:-1], out=pos[1:])
             buf = np.frombuffer(b"".join(bodies) or b"\0", dtype=np.uint8)
+            # runs of equal sizes: those bodies follow each other at a distance of their size
+            cut = np.flatnonzero(np.diff(sizes)) + 1
+            starts = np.concatenate(([0], cut)).tolist()
+            ends = np.concatenate((cut, [len(sizes)])).tolist()
+            runs = [(a, b - a, int(pos[a]), max(1, int(sizes[a]))) for a, b in zip(starts, ends)]
             yield Bodies(buf, pos, sizes,
                          np.fromiter((m.seq for m in batch), dtype=np.int64, count=len(batch)),
                          np.fromiter((m.msgid for m in batch), dtype=np.int32, count=len(batch)),
-                         total if len(batch) < READER_BATCH else 0)
+                         total if len(batch) < READER_BATCH else 0, runs)
             if last is not None and batch[-1].seq > last:
                 return

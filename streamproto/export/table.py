@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterator, Sequence
 from streamproto.errors import StreamprotoError
 from streamproto.export.bodies import Bodies, file_bodies
 
-ROW_CHUNK = 65536   # rows gathered into the fixed-part matrix at a time (bounds its index array)
 Progress = Callable[[int, int], None]
 
 
@@ -188,10 +187,7 @@ class _Target:
         arrays = None
         S = mc.size
         if mc.fixed and (size >= S).all():
-            rows = np.empty((n, S), dtype=np.uint8)
-            ar = np.arange(S, dtype=np.int64)
-            for a in range(0, n, ROW_CHUNK):
-                rows[a:a + ROW_CHUNK] = ch.buf[pos[a:a + ROW_CHUNK, None] + ar]
+            rows = _fixed_parts(ch, mask, n, S)
             try:
                 arrays = mc.from_rows(rows)
             except NeedsRecordPath:
@@ -208,6 +204,27 @@ class _Target:
             except Exception as e:
                 raise ExportError(f"{path}: {e}") from None
         return pa.RecordBatch.from_arrays(cols + arrays, schema=self.schema)
+
+
+def _fixed_parts(ch: Bodies, mask: Any, n: int, S: int) -> Any:
+    """``(n, S)`` uint8 matrix of the first S bytes of the selected bodies, copied run by run."""
+    import numpy as np
+    out = np.empty(n, dtype=f"V{S}")          # whole items: one copy per body, not per byte
+    rows = out.view(np.uint8).reshape(n, S)
+    k = 0
+    for run in ch.runs:
+        i0, count = run[0], run[1]
+        if mask is None:
+            out[k:k + count] = ch.strided(run, S)
+            k += count
+            continue
+        m = mask[i0:i0 + count]
+        c = int(m.sum())
+        if c:   # only runs holding selected bodies, which are known to be >= S bytes
+            out[k:k + c] = ch.strided(run, S)[m]
+            k += c
+    assert k == n
+    return rows
 
 
 def _message_of(scheme: Any, key: Any, where: str) -> Any:
