@@ -17,8 +17,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -73,7 +74,7 @@ def loop_fields(path: str) -> int:
         decode = r.scheme.message("Transaction").decode
         for m in r:
             rec = decode(m.body)
-            rec.time, rec.id, rec.price, rec.count
+            _ = (rec.time, rec.id, rec.price, rec.count)
             k += 1
     return k
 
@@ -113,10 +114,10 @@ def main() -> None:
             print(f"{label}: wrote {a.count} Transactions ({os.path.getsize(path) / 1e6:.1f} MB) "
                   f"in {time.perf_counter() - t:.1f} s")
             res = {}
-            for name, fn in (("bare pass", lambda: bare(path)), ("loop", lambda: loop(path)),
-                             ("loop+fields", lambda: loop_fields(path)), ("read_table", lambda: table(path)),
-                             ("export parquet", lambda: export(path, os.path.join(d, "o.parquet"))),
-                             ("export arrow", lambda: export(path, os.path.join(d, "o.arrow")))):
+            for name, fn in (("bare pass", partial(bare, path)), ("loop", partial(loop, path)),
+                             ("loop+fields", partial(loop_fields, path)), ("read_table", partial(table, path)),
+                             ("export parquet", partial(export, path, os.path.join(d, "o.parquet"))),
+                             ("export arrow", partial(export, path, os.path.join(d, "o.arrow")))):
                 dt, n = best(fn, a.repeat)
                 res[name] = dt
                 rate = f"{a.count / dt / 1e6:8.2f} M msgs/s" if name != "bare pass" else f"{n / dt / 1e9:8.2f} GB/s   "

@@ -98,7 +98,7 @@ def unsigned_of(bits: int) -> str:
 def enum_members(t: Scalar) -> tuple[list[int], list[str]]:
     """(values, names) of an enum scalar's canonical members, sorted by value (as decoded)."""
     assert t.enum is not None
-    klass = t.enum.klass or enum_class(t.enum)
+    klass: Any = t.enum.klass or enum_class(t.enum)
     pairs = sorted((int(m.value), m.name) for m in klass)
     return [v for v, _ in pairs], [n for _, n in pairs]
 

@@ -18,7 +18,9 @@ values (a dictionary delta), which the Arrow IPC file format accepts.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+from typing import Any
 
 from tllschema.arrow import (
     COARSE_SECONDS, UNION_TAG, enum_members, fixed_layout, message_fields, require_arrow, slot_fields,
@@ -55,7 +57,7 @@ def _np() -> Any:
 class _Dictionary:
     """One dictionary column's values across batches: seeded, then only appended to."""
 
-    __slots__ = ("values", "index", "_array")
+    __slots__ = ("_array", "index", "values")
 
     def __init__(self, seed: Sequence[str]):
         self.values: list[str] = []
@@ -157,7 +159,7 @@ def _scatter(arrays: list, valid: Any) -> list:
 
 
 def _dtype(name: str) -> str:
-    size, code, signed = INT_TYPES[name]
+    size, _, signed = INT_TYPES[name]
     return f"<{'i' if signed else 'u'}{size}"
 
 
@@ -283,7 +285,7 @@ def _bytes_decoder(t: Bytes, name: str) -> Decoder:
         except pa.ArrowInvalid:  # invalid UTF-8: replaced per value, as the decoder does
             bounds = offsets.tolist()
             blob = flat.tobytes()
-            arr = pa.array([blob[a:b].decode("utf-8", errors="replace") for a, b in zip(bounds, bounds[1:])],
+            arr = pa.array([blob[a:b].decode("utf-8", errors="replace") for a, b in pairwise(bounds)],
                            type=pa.string())
         return [arr]
     return text if t.string else raw
@@ -314,7 +316,6 @@ def _array_decoder(t: Array, name: str) -> Decoder:
 
 def _union_decoder(t: UnionRef, name: str) -> Decoder:
     pa = require_arrow()
-    np = _np()
     (field,) = slot_fields(name, t)
     fields = [field.type.field(i) for i in range(field.type.num_fields)]
     variants = [(f.type.size, _decoder(f.type, f.name)) for f in t.union.fields]
@@ -335,10 +336,9 @@ def _union_decoder(t: UnionRef, name: str) -> Decoder:
 
 def _message_decoder(msg: Message, names: list[str] | None = None) -> tuple[list, Decoder]:
     """(Arrow fields, decoder) of a message's fields; `names` selects top-level columns."""
-    pa = require_arrow()
     np = _np()
     parts = []
-    out_fields = []
+    out_fields: list = []
     for f in msg.fields:
         if f.pmap:
             continue
@@ -410,14 +410,15 @@ def _scalar_expand(t: Scalar, name: str) -> Expand:
         return bits
     if t.sub in (SubType.TIME_POINT, SubType.DURATION) and t.name != "double":
         mul = COARSE_SECONDS.get(t.resolution, 1)
+        kind = "time_point" if t.sub is SubType.TIME_POINT else "duration"
+        arrow = "timestamp" if t.sub is SubType.TIME_POINT else "duration"
 
         def counts(v: Any) -> tuple:
             if v is None:
                 return (None,)
             c = v.value * mul
             if not _I64_MIN <= c <= _I64_MAX:
-                raise DecodeError(f"{t.sub.value} {v.value} {t.resolution} is outside Arrow's int64 "
-                                  f"{'timestamp' if t.sub is SubType.TIME_POINT else 'duration'} range",
+                raise DecodeError(f"{kind} {v.value} {t.resolution} is outside Arrow's int64 {arrow} range",
                                   path=name)
             return (c,)
         return counts
@@ -491,7 +492,7 @@ class MessageColumns:
     """
 
     def __init__(self, msg: Message, columns: Sequence[str] | None = None):
-        pa = require_arrow()
+        require_arrow()
         self.message = msg
         every = message_fields(msg)
         known = [f.name for f in every]

@@ -9,4 +9,4 @@ TLL types to Arrow is documented in :mod:`tllschema.arrow` and docs/export.md.
 """
 from streamproto.export.table import ExportError, MissingExtra, iter_batches, read_table, read_tables
 
-__all__ = ["read_table", "read_tables", "iter_batches", "ExportError", "MissingExtra"]
+__all__ = ["ExportError", "MissingExtra", "iter_batches", "read_table", "read_tables"]

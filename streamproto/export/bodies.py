@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from streamproto.errors import StorageError
 from streamproto.storage import FileReader
@@ -82,7 +83,6 @@ def _walk_window(data: bytes, buf: Any, base: int, B: int, first: int, version: 
     metadata end in block 0). Returns ([(position, frame size, count) runs], at_end) where at_end
     means the end of the data was reached inside the window.
     """
-    np = _np()
     n = len(data)
     runs: list = []
     bs = base

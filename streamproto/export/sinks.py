@@ -150,7 +150,7 @@ class Sink:
         try:
             if getattr(self, "_w", None) is not None:
                 self._w.close()
-        except Exception:
+        except (OSError, ValueError):   # closing a half-written file may fail: it is deleted anyway
             pass
         try:
             os.unlink(self.tmp)

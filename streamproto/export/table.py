@@ -13,8 +13,9 @@ record by record.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from streamproto.errors import StreamprotoError
 from streamproto.export.bodies import Bodies, file_bodies
@@ -32,7 +33,8 @@ class MissingExtra(StreamprotoError, ImportError):
 
 def require_arrow() -> Any:
     """pyarrow, or MissingExtra naming ``pip install 'streamproto[arrow]'``."""
-    from tllschema.arrow import ArrowUnavailable, require_arrow as _require
+    from tllschema.arrow import ArrowUnavailable
+    from tllschema.arrow import require_arrow as _require
     try:
         return _require()
     except ArrowUnavailable as e:
@@ -183,6 +185,7 @@ class _Target:
                                                                    pa.py_buffer(data)]))
             return pa.RecordBatch.from_arrays(cols, schema=self.schema)
         from tllschema.arrow_columns import NeedsRecordPath, RowError
+        from tllschema.errors import SchemeError
         mc = self.mc
         arrays = None
         S = mc.size
@@ -199,9 +202,7 @@ class _Target:
                 arrays = mc.from_bodies(bodies)
             except RowError as e:
                 raise ExportError(f"{path}: seq {int(seq[e.row])} msgid {int(msgid[e.row])}: {e.reason}") from None
-            except StreamprotoError:
-                raise
-            except Exception as e:
+            except SchemeError as e:
                 raise ExportError(f"{path}: {e}") from None
         return pa.RecordBatch.from_arrays(cols + arrays, schema=self.schema)
 
@@ -382,7 +383,7 @@ def read_tables(source: str | os.PathLike, *, seq: Any = None, scheme: Any = Non
             if b is not None:
                 out.setdefault(None, []).append(b)
     tables: dict[str | None, Any] = {}
-    for k, batches in out.items():
-        t = targets[k]
-        tables[None if k is None else t.msg.name] = pa.Table.from_batches(batches, schema=t.schema)
+    for key, batches in out.items():
+        t = targets[key]
+        tables[None if key is None else t.msg.name] = pa.Table.from_batches(batches, schema=t.schema)
     return tables

@@ -32,7 +32,7 @@ def read_jsonl(source: str | Path, *args: str) -> list[dict]:
     return [json.loads(line) for line in res.output.splitlines() if line]
 
 
-def run(*args: str) -> "object":
+def run(*args: str) -> object:
     """Invoke the CLI; returns click's Result (output mixes stdout and stderr)."""
     return CliRunner().invoke(main, [str(a) for a in args])
 

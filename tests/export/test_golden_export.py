@@ -5,9 +5,9 @@ import csv
 import json
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
+from pyarrow import ipc
 
 import streamproto
 from tllschema.values import parse_iso_ns
