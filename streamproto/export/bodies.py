@@ -189,7 +189,7 @@ def _chunk(buf: Any, runs: list, done: int) -> Bodies:
 
 
 def file_bodies(path: str, *, scheme: Any = None, seq: int | None = None, last: int | None = None,
-                window: int = WINDOW) -> Iterator[Bodies]:
+                window: int | None = None) -> Iterator[Bodies]:
     """Bodies of one storage file in order (see module docstring).
 
     ``seq``: a lower bound used to skip blocks (records below it may still be yielded);
@@ -207,7 +207,7 @@ def file_bodies(path: str, *, scheme: Any = None, seq: int | None = None, last: 
             yield from reader_bodies(path, seq, last, scheme=scheme)
             return
         B = meta.block
-        per = max(1, window // B)
+        per = max(1, (window or WINDOW) // B)
         block = _start_block(fd, meta, seq)
         prev: int | None = None
         while True:

@@ -51,20 +51,31 @@ class SourceFile:
     size: int
 
 
-def open_source(source: str | os.PathLike, scheme: Any = None) -> tuple[list[SourceFile], dict]:
-    """The files of a source in seq order (a rotate set's current file last) and URL options."""
+def open_source(source: str | os.PathLike, scheme: Any = None, lo: int | None = None,
+                hi: int | None = None) -> tuple[list[SourceFile], dict]:
+    """The files of a source in seq order (a rotate set's current file last) and URL options.
+
+    Files of a rotate set holding no seq in ``lo..hi`` are left out (``seq=`` in the URL
+    counts as ``lo`` when none is given).
+    """
     from streamproto.storage import FileReader, resolve_source, scan, storage_options
     from streamproto.storage.rotate import split_prefix
     url, opts = storage_options(resolve_source(os.fspath(source)))
     if scheme is None:
         scheme = opts.get("scheme")
+    if lo is None:
+        lo = opts.get("seq")
     if url.proto == "file":
         paths = [url.host]
     else:
         directory, prefix = split_prefix(url.host)
-        paths = [f.path for f in scan(directory, prefix)]
-        if not paths:
+        members = scan(directory, prefix)
+        if not members:
             raise ExportError(f"rotate set {url.host!r}: no files")
+        paths = [f.path for f in members
+                 if not ((lo is not None and f.last is not None and f.last < lo)
+                         or (hi is not None and f.first is not None and f.first > hi))]
+        paths = paths or [members[-1].path]       # nothing in range: still a scheme to name
     files = []
     for p in paths:
         with FileReader(p, scheme=scheme) as r:
@@ -277,7 +288,7 @@ def iter_batches(source: str | os.PathLike, *, message: str | int | None = None,
     """
     require_arrow()
     lo, hi = parse_seq(seq)
-    files, opts = open_source(source, scheme)
+    files, opts = open_source(source, scheme, lo, hi)
     if lo is None and "seq" in opts:
         lo = opts["seq"]
     sch = next((f.scheme for f in files if f.scheme is not None), None)
@@ -353,7 +364,7 @@ def read_tables(source: str | os.PathLike, *, seq: Any = None, scheme: Any = Non
     pa = require_arrow()
     import numpy as np
     lo, hi = parse_seq(seq)
-    files, opts = open_source(source, scheme)
+    files, opts = open_source(source, scheme, lo, hi)
     if lo is None and "seq" in opts:
         lo = opts["seq"]
     targets: dict[int | None, _Target] = {}
