@@ -295,6 +295,7 @@ def iter_batches(source: str | os.PathLike, *, message: str | int | None = None,
     where = os.fspath(source)
     msg = None
     msgid: int | None = None
+    only = False         # the scheme's only message was picked without looking at the data
     if message is not None:
         if sch is None:
             key = message
@@ -307,6 +308,10 @@ def iter_batches(source: str | os.PathLike, *, message: str | int | None = None,
         else:
             msg = _message_of(sch, message, where)
             msgid = msg.msgid
+    elif sch is not None and len([m for m in sch.messages if m.msgid]) == 1:
+        msg = next(m for m in sch.messages if m.msgid)   # other msgids are refused as they come
+        msgid = msg.msgid
+        only = True
     elif sch is not None:
         counts = _type_counts(files, lo, hi)
         if len(counts) > 1:
@@ -327,6 +332,16 @@ def iter_batches(source: str | os.PathLike, *, message: str | int | None = None,
 
     def run() -> Iterator[Any]:
         for f, before, ch in _bodies(files, lo, hi):
+            if only:
+                mask = _select(ch, None, lo, hi)
+                ids = ch.msgid if mask is None else ch.msgid[mask]
+                if len(ids) and (ids != msgid).any():
+                    import numpy as np
+                    seqs = ch.seq if mask is None else ch.seq[mask]
+                    counts = {int(k): int(c) for k, c in zip(*np.unique(ids, return_counts=True))}
+                    raise ExportError(f"{where} holds several message types, choose one with --message "
+                                      f"(message=): {_names(files, counts)} (in {f.path}, seq "
+                                      f"{int(seqs[0])}..{int(seqs[-1])})")
             if msg is not None:
                 fm = _message_of(f.scheme, msg.name, f.path) if f.scheme is not None else None
                 if fm is None:

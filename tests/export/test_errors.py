@@ -55,6 +55,26 @@ def test_several_types_need_message(mixed, tmp_path):
     assert streamproto.read_table(mixed, seq="1:2").num_rows == 2
 
 
+def test_other_msgid_beside_the_only_scheme_message(tmp_path):
+    """A one-message scheme is used without a pre-pass; another msgid in the data still stops it."""
+    sch = golden_dir() / "scheme" / "transaction.yaml"
+    m = tllschema.load(f"yaml://{sch}").message("Transaction")
+    path = tmp_path / "two.dat"
+    with FileWriter(path, scheme=f"yaml://{sch}") as w:
+        for i in range(5):
+            w.post(10, i, m.encode({"id": i}))
+        w.post(99, 5, b"x")
+    res = run("export", path, tmp_path / "o.parquet")
+    assert_clean_error(res, "several message types", "Transaction (msgid 10): 5",
+                       "msgid 99 (not in the scheme): 1", "seq 0..5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two.dat"]
+    assert streamproto.read_table(path, message="Transaction").num_rows == 5
+    assert streamproto.read_table(path, seq=":4").num_rows == 5
+    with pytest.raises(streamproto.StreamprotoError, match="unknown message 99"):
+        streamproto.read_table(path, message=99)     # read_tables() gives such records raw
+    assert streamproto.read_tables(path)[None].column("msgid").to_pylist() == [99]
+
+
 def test_unknown_message(tmp_path):
     res = run("export", SOURCES["transaction"], tmp_path / "o.arrow", "--message", "Nope")
     assert_clean_error(res, "unknown message 'Nope'", "Transaction (10)")
