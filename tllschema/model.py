@@ -252,6 +252,11 @@ class Message:
 
         raise SchemeError(f"message {self.name} has no field {name!r}")
 
+    def arrow_schema(self) -> "object":
+        """The fields as a ``pyarrow.Schema`` (needs the ``arrow`` extra; see tllschema.arrow)."""
+        from tllschema.arrow import arrow_schema
+        return arrow_schema(self)
+
     def __repr__(self) -> str:
         return f"Message({self.name!r}, msgid={self.msgid}, size={self.size})"
 

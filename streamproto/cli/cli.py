@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from streamproto.cli import cmd_schema, cmd_storage, cmd_net, demo
+from streamproto.cli import cmd_export, cmd_schema, cmd_storage, cmd_net, demo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +16,4 @@ cmd_schema.register(main)
 cmd_storage.register(main)
 cmd_net.register(main)
 demo.register(main)
+cmd_export.register(main)
