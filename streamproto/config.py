@@ -105,14 +105,23 @@ class Url:
     proto: str
     host: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    #: Context defaults (a processor's ``processor.defaults``, flat): ``PREFIX.name`` there is
+    #: used when neither ``PREFIX.name`` nor ``name`` is a parameter, as TLL's props chain does.
+    defaults: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str, default: Any = None, conv: Callable[..., Any] | None = None,
             prefixes: Iterable[str] = ()) -> Any:
         """Value of ``PREFIX.name`` (first prefix found) or ``name``, converted by ``conv(value, key)``."""
+        prefixes = tuple(prefixes)
         for key in [f"{p}.{name}" for p in prefixes] + [name]:
             if key in self.params:
                 value = self.params[key]
                 return conv(value, key) if conv is not None else value
+        if self.defaults:
+            for key in [f"{p}.{name}" for p in prefixes]:
+                if key in self.defaults:
+                    value = self.defaults[key]
+                    return conv(value, key) if conv is not None else value
         return default
 
     def choice(self, name: str, choices: Mapping[str, Any], default: Any,
@@ -222,7 +231,7 @@ def url_from_mapping(mapping: Mapping[str, Any], where: str = "config") -> Url:
 def load_url(value: "str | Mapping[str, Any] | Url", where: str = "config") -> Url:
     """A channel URL string, YAML init mapping or :class:`Url` (copied) as a :class:`Url`."""
     if isinstance(value, Url):
-        return Url(value.proto, value.host, dict(value.params))
+        return Url(value.proto, value.host, dict(value.params), dict(value.defaults))
     if isinstance(value, Mapping):
         return url_from_mapping(value, where)
     if isinstance(value, str):

@@ -61,6 +61,7 @@ class PubServer(Channel):
     """``pub+tcp://ADDR;mode=server;size=1mb``: publisher with a ring of ``size`` bytes."""
 
     PREFIX = "pub"
+    CONTROL_SCHEME = "tcp-control.yaml"
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)
@@ -218,6 +219,7 @@ class PubClient(Channel):
     """``pub+tcp://ADDR`` subscriber; ``peer`` names it in the Hello."""
 
     PREFIX = "pub"
+    CONTROL_SCHEME = "tcp-control.yaml"
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)
