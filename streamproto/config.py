@@ -301,32 +301,25 @@ def required_child(url: Url, name: str, what: str) -> Url:
 
 
 def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
-    """``init`` (as a :class:`Url`) and ``open`` parameters of ``processor.objects.NAME`` in a TLL processor YAML file."""
-    import yaml   # local: only this helper needs it
+    """``init`` (as a :class:`Url`) and ``open`` parameters of ``processor.objects.NAME`` in a TLL
+    processor YAML file, read by the processor's loader (:mod:`streamproto.processor`): aliases,
+    defaults, dotted keys and links as ``streamproto run`` reads them; a ``/sys`` link is an
+    error here (there is no running processor)."""
+    from streamproto.processor import load_config          # local: the processor imports us
+    from streamproto.processor.spec import build, channel_url, check_no_sys_links, materialize
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            tree = yaml.safe_load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read processor config {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(tree, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    objects = tree.get("processor.objects")
-    if objects is None:
-        proc = tree.get("processor")
-        objects = proc.get("objects") if isinstance(proc, Mapping) else None
-    if not isinstance(objects, Mapping):
-        raise ConfigError(f"{path}: no 'processor.objects' mapping")
-    obj = objects.get(name)
-    if not isinstance(obj, Mapping):
-        raise ConfigError(f"{path}: no object {name!r} in processor.objects "
-                          f"(have: {', '.join(map(str, objects)) or 'none'})")
-    if "init" not in obj:
-        raise ConfigError(f"{path}: processor.objects.{name} has no 'init'")
-    where = f"{path}: processor.objects.{name}"
-    return load_url(obj["init"], f"{where}.init"), parse_params(obj.get("open"), f"{where}.open")
+    spec = build(load_config(path), source=path, allow_sys=False, only=name)
+    obj = spec.object(name)
+    url = channel_url(obj, spec)
+    params: dict[str, str] = {}
+    node = obj.open_node
+    if node is not None:
+        check_no_sys_links(node, f"{obj.where}.open")
+        opened = materialize(node, f"{obj.where}.open")
+        if opened.value() not in (None, "") and not opened.keys():
+            raise ConfigError(f"{path}: {obj.where}.open: expected a mapping, got {opened.value()!r}")
+        params = opened.flat()
+    return url, params
 
 
 __all__ += ["load_processor_object"]

@@ -293,8 +293,9 @@ def _merge_under(root: Config, extra: Config) -> None:
 
 
 def build(root: Config, *, source: str = "config", allow_sys: bool = True,
-          known: set[str] | None = None) -> ProcessorSpec:
-    """Check a loaded config and read its objects (see module doc)."""
+          known: set[str] | None = None, only: str | None = None) -> ProcessorSpec:
+    """Check a loaded config and read its objects (see module doc). With ``only``, protocols
+    and object parameters are checked for that object alone (``serve --config --object``)."""
     if known is None:
         from streamproto.registry import protocols
         known = set(protocols())
@@ -382,6 +383,8 @@ def build(root: Config, *, source: str = "config", allow_sys: bool = True,
         _cycles(objects, spec.name, "channels", lambda s: s.init_depends, [])
     _check_links(root, set(objects), allow_sys)
     for spec in objects.values():               # the protocol (aliases expanded) must exist
+        if only is not None and spec.name != only:
+            continue
         url = url_of(spec.init, f"{spec.where}.init")
         spec.proto = resolve_alias(url, aliases, known, f"{spec.where}.init").proto
         read_object_params(spec, defaults)      # report bad values now
