@@ -111,7 +111,7 @@ class PythonChannel(Channel):
     def deliver(self, msg: Any) -> None:
         """A message the object hands to ``_callback``: this channel's event."""
         if isinstance(msg, Record):
-            self._emit(Data(msg.MSGID, 0, msg.encode()))
+            self._emit(Data(msg.MSGID, 0, msg.encode()))   # type: ignore[attr-defined]
             return
         mtype = msg.type if isinstance(msg.type, Type) else Type(int(msg.type))
         body = bytes(msg.data) if msg.data is not None else b""
@@ -127,7 +127,7 @@ class PythonChannel(Channel):
     def dcaps_changed(self, dcaps: DCaps) -> None:
         """``Process`` set: call the object's ``_process`` (every 100 ms, at once while
         ``Pending``), as the reference's loop does for channels without a file descriptor."""
-        if DCaps.Process in dcaps and self._process_task is None:
+        if dcaps & DCaps.Process and self._process_task is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -136,9 +136,9 @@ class PythonChannel(Channel):
 
     async def _process_loop(self) -> None:
         try:
-            while DCaps.Process in self.obj.dcaps and self.state in (OPENING, ACTIVE):
+            while self.obj.dcaps & DCaps.Process and self.state in (OPENING, ACTIVE):
                 self.obj.process(0, 0)
-                await asyncio.sleep(0 if DCaps.Pending in self.obj.dcaps else 0.1)
+                await asyncio.sleep(0 if self.obj.dcaps & DCaps.Pending else 0.1)
         finally:
             if self._process_task is asyncio.current_task():
                 self._process_task = None

@@ -175,7 +175,7 @@ def demo(duration: float, interval: float, directory: Path | None, seed: int | N
          show: int) -> None:
     """Run the seed: the generator and commission services of examples/seed."""
     keep = directory is not None
-    work = Path(directory) if keep else Path(tempfile.mkdtemp(prefix="streamproto-demo-"))
+    work = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="streamproto-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     work = work.resolve()
     try:

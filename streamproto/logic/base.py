@@ -18,9 +18,11 @@ from streamproto.logic.log import Logger
 from streamproto.logic.types import (Caps, ChildPolicy, ClosePolicy, DCaps, Message,
                                      OpenPolicy, PostPolicy, ProcessPolicy, State, TLLError,
                                      Type)
+from streamproto.logic.types import Caps as _Caps, DCaps as _DCaps, State as _State, Type as _Type
 from streamproto.processor.config import Config, ConfigUrl
 
 __all__ = ["Base", "Logic"]
+
 
 
 class Base:
@@ -68,13 +70,13 @@ class Base:
         return self._internal_.name
 
     @property
-    def state(self) -> State:
-        return State[self._internal_.state] if self._internal_.state in State.__members__ \
-            else State.Closed
+    def state(self) -> _State:
+        return _State[self._internal_.state] if self._internal_.state in _State.__members__ \
+            else _State.Closed
 
     @state.setter
-    def state(self, value: State) -> None:
-        if not isinstance(value, State):
+    def state(self, value: _State) -> None:
+        if not isinstance(value, _State):
             raise ValueError(f"Expected tll.channel.State, got {value} ({type(value)})")
         self._internal_.set_state(value.name)
 
@@ -86,7 +88,7 @@ class Base:
     def scheme(self, value: SchemeView | None) -> None:
         self._scheme_ = value
 
-    def scheme_get(self, t: Type) -> SchemeView | None:
+    def scheme_get(self, t: _Type) -> SchemeView | None:
         if t == Type.Data:
             return self._scheme_
         if t == Type.Control:
@@ -112,11 +114,11 @@ class Base:
         return None
 
     @property
-    def caps(self) -> Caps:
-        return Caps.Zero
+    def caps(self) -> _Caps:
+        return _Caps.Zero
 
     @property
-    def dcaps(self) -> DCaps:
+    def dcaps(self) -> _DCaps:
         return self._dcaps_
 
     # --- lifetime (called by the python:// channel) --------------------------------------------

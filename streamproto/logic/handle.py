@@ -15,9 +15,10 @@ from typing import Any, Callable
 from tllschema.record import Record
 
 from streamproto.errors import StreamprotoError
-from streamproto.events import STATE_IDS, Control, Data, Event, State as StateEvent
+from streamproto.events import STATE_IDS, Control, Event, State as StateEvent
 from streamproto.logic.types import (Caps, DCaps, Message, MsgMask, State, STATE_BY_NAME,
                                      TLLError, Type)
+from streamproto.logic.types import Caps as _Caps, DCaps as _DCaps, State as _State
 
 __all__ = ["ChannelHandle", "SchemeView", "event_message", "record_of"]
 
@@ -146,8 +147,8 @@ class ChannelHandle:
         return self._channel.name
 
     @property
-    def state(self) -> State:
-        return STATE_BY_NAME.get(self._channel.state, State.Closed)
+    def state(self) -> _State:
+        return STATE_BY_NAME.get(self._channel.state, _State.Closed)
 
     @property
     def context(self) -> Any:
@@ -162,12 +163,12 @@ class ChannelHandle:
         return []
 
     @property
-    def caps(self) -> Caps:
-        return Caps.Zero
+    def caps(self) -> _Caps:
+        return _Caps.Zero
 
     @property
-    def dcaps(self) -> DCaps:
-        return DCaps.Zero
+    def dcaps(self) -> _DCaps:
+        return _DCaps.Zero
 
     @property
     def fd(self) -> None:
@@ -283,7 +284,7 @@ class ChannelHandle:
             if msgid is None:
                 m_msgid = data.MSGID
             try:
-                data = data.encode()
+                data = data.encode()           # type: ignore[attr-defined]  # generated records
             except StreamprotoError:
                 raise
             except Exception as e:   # noqa: BLE001 - tllschema EncodeError

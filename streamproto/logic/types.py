@@ -109,6 +109,9 @@ class TLLError(ChannelError):
         self.code = code
 
 
+_Type = Type
+
+
 class Message:
     """A message as logic callbacks see it: ``type``, ``msgid``, ``seq``, ``addr``, ``data``
     (a memoryview of the body) and ``time``; ``Message.Type`` is :class:`Type`."""
@@ -116,7 +119,7 @@ class Message:
     Type = Type
     __slots__ = ("type", "msgid", "seq", "addr", "data", "time")
 
-    def __init__(self, msgid: int = 0, data: Any = b"", type: Type = Type.Data, seq: int = 0,
+    def __init__(self, msgid: int = 0, data: Any = b"", type: _Type = _Type.Data, seq: int = 0,
                  addr: int = 0, time: Any = None) -> None:
         self.type, self.msgid, self.seq, self.addr = type, msgid, seq, addr
         self.data = memoryview(data)

@@ -21,15 +21,13 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import yaml
 
 from streamproto.errors import ConfigError
 
 __all__ = ["Config", "Link", "load", "load_text", "LinkError", "parse_defines", "parse_ns"]
-
-Value = "str | Callable[[], Any] | Link | None"
 
 
 class LinkError(ConfigError):
@@ -223,7 +221,7 @@ class Config:
         assert node is not None
         node._check_writable(self)
         if isinstance(value, Config):
-            node._value = value._value if not callable(value._value) else value._value
+            node._value = value._value
             node._kids = {}
             for k, kid in value._kids.items():
                 c = kid.copy()
@@ -486,7 +484,7 @@ class _Builder:
             self._mapping(tmp)
             return [tmp]
         if isinstance(ev, yaml.SequenceStartEvent):
-            out = []
+            out: list[Config] = []
             while True:
                 ev = self._next()
                 if isinstance(ev, yaml.SequenceEndEvent):

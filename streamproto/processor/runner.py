@@ -94,9 +94,11 @@ class Processor:
                 params = read_object_params(spec, self.spec.defaults,
                                             url_of(spec.init, f"{spec.where}.init"))
                 holder: list[_Object] = []
+
+                def on_event(ev: Any, h: list[_Object] = holder) -> None:
+                    self._on_event(h[0], ev)
                 try:
-                    channel = create_channel(url, name=name,
-                                             on_event=lambda ev, h=holder: self._on_event(h[0], ev))
+                    channel = create_channel(url, name=name, on_event=on_event)
                 except ConfigError as e:
                     raise ConfigError(f"{spec.where}.init: {e}") from None
                 init_cfg = Config()
