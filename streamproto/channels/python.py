@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import sys
 from typing import Any, Mapping
 
@@ -49,6 +50,9 @@ def resolve_class(spec: str) -> type:
     added = bool(path) and path not in sys.path
     if added:
         sys.path.insert(0, path)   # type: ignore[arg-type]
+    if path:
+        _forget_if_elsewhere(module, path)
+        importlib.invalidate_caches()
     try:
         try:
             m = importlib.import_module(module)
@@ -74,6 +78,17 @@ def resolve_class(spec: str) -> type:
         raise ConfigError(f"parameter 'python': {module}:{klass} is not a channel class "
                           "(derive it from tll.channel.logic.Logic or tll.channel.base.Base)")
     return obj
+
+
+def _forget_if_elsewhere(module: str, path: str) -> None:
+    """A module of that name imported before from another directory is imported again from
+    ``path`` (the config names the file; several configs may run in one process)."""
+    loaded = sys.modules.get(module)
+    where = getattr(loaded, "__file__", None)
+    if loaded is None or where is None:
+        return
+    if os.path.dirname(os.path.realpath(where)) != os.path.realpath(path):
+        del sys.modules[module]
 
 
 class PythonChannel(Channel):

@@ -233,6 +233,8 @@ def _aliases(proc: Config, known: set[str]) -> dict[str, ConfigUrl]:
                 raise ConfigError(f"{where}: an alias cannot set {key!r}")
         out[name] = url
     for name, url in out.items():               # every alias must lead to a real protocol
+        if url.proto.endswith("+") and any(k.startswith(url.proto) for k in known):
+            continue                            # a prefix alias (stream+://)
         resolve_alias(url.copy(), {k: v for k, v in out.items() if k != name}, known,
                       f"processor.alias.{name}")
     return out
@@ -386,6 +388,9 @@ def build(root: Config, *, source: str = "config", allow_sys: bool = True,
         if only is not None and spec.name != only:
             continue
         url = url_of(spec.init, f"{spec.where}.init")
+        if url.get("name") is not None:
+            raise ConfigError(f"{spec.where}.init.name: the object's name comes from its key; "
+                              "remove 'name'")
         spec.proto = resolve_alias(url, aliases, known, f"{spec.where}.init").proto
         read_object_params(spec, defaults)      # report bad values now
     order = init_order(objects)

@@ -96,7 +96,7 @@ class FileChannel(Channel):
             self._set_state(ERROR, str(e))
             raise
         try:                                    # kept for decoding after an autoclose
-            self._stored_scheme = self.storage.scheme
+            self._stored_scheme = getattr(self.storage, "scheme", None)   # rotate writers: none
         except StreamprotoError:
             self._stored_scheme = None
         self._set_state(ACTIVE)
