@@ -94,6 +94,18 @@ class _Service:
     def running(self) -> bool:
         return self.proc.poll() is None
 
+    def saw(self, text: str) -> bool:
+        """Whether a log line so far contains ``text``."""
+        return any(text in line for line in list(self.lines))
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+        if not _wait(lambda: self.saw(text) or not self.running(), timeout):
+            raise click.ClickException(f"the {self.label} service did not log {text!r} "
+                                       f"within {timeout:g} s")
+        if not self.saw(text):
+            raise click.ClickException(f"the {self.label} service failed:\n"
+                                       + "".join(self.lines[-20:]))
+
 
 def _wait(cond: Any, timeout: float, step: float = 0.05) -> bool:
     end = time.monotonic() + timeout
@@ -131,10 +143,12 @@ def run_demo(work: Path, duration: float, interval: float, seed: int | None,
         online_for = min(max(duration / 4, 3 * interval), duration / 2)
         online = _Service("commission", ["commission-processor.yaml"], work, out)
         services.append(online)
+        online.wait_for("Channel input-channel state Opening -> Active")
         time.sleep(online_for)
         online.stop()
         replay = _Service("commission", ["commission-processor.yaml", *SEQ_ZERO], work, out)
         services.append(replay)
+        replay.wait_for("name: Online")
         time.sleep(max(duration - online_for, 0.5))
         generator.stop()
         stored = _seqs("rotate+file://" + str(work / "storage" / "output"))

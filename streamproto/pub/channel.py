@@ -167,10 +167,11 @@ class PubServer(Channel):
         self.core.disconnect(addr, "disconnected by the server")
 
     async def _shutdown(self) -> None:
-        """Drop subscribers, stop listening, remove Unix socket files."""
+        """Send what was posted, drop subscribers, stop listening, remove Unix socket files."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+            self.core.flush()               # a message posted before close still goes out
         for sid in list(self.core.subscribers):
             self.core.disconnect(sid, "server closed")
         for ls in self._listeners:
