@@ -38,6 +38,7 @@ from streamproto.registry import create_channel, protocols
 __all__ = ["Processor", "FatalError"]
 
 log = logging.getLogger("tll.processor")
+worker_log = logging.getLogger("tll.processor.worker.default")   # the reference's worker logger
 
 
 class FatalError(ConfigError):
@@ -247,7 +248,7 @@ class Processor:
 
     async def _open(self, obj: _Object) -> None:
         name = obj.spec.name
-        log.info("Activate object %s", name)
+        worker_log.info("Activate object %s", name)
         try:
             params = self._open_params(obj)
         except ConfigError as e:
@@ -298,7 +299,7 @@ class Processor:
             self.graph.exit(1, None)
 
     async def _close(self, obj: _Object) -> None:
-        log.info("Deactivate object %s", obj.spec.name)
+        worker_log.info("Deactivate object %s", obj.spec.name)
         try:
             await obj.channel.close()
         except Exception as e:   # noqa: BLE001 - reported; the object is treated as closed

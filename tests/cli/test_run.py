@@ -55,7 +55,7 @@ def test_signals_close_every_object_in_reverse_order_and_exit_zero(tmp_path, sig
     assert proc.returncode == 0, err[-2000:]
     assert "Termination signal received, closing" in err
     closes = [line.split()[-1] for line in err.splitlines()
-              if "tll.processor: Deactivate object" in line]
+              if "tll.processor.worker.default: Deactivate object" in line]
     assert closes == ["marker", "writer", "sink"]
     assert "All objects closed" in err
 

@@ -217,7 +217,8 @@ def test_timer_drives_a_logic_writing_a_rotate_set(tmp_path):
 
 def order(caplog, word: str) -> list[str]:
     return [r.getMessage().split()[-1] for r in caplog.records
-            if r.name == "tll.processor" and r.getMessage().startswith(f"{word} object ")]
+            if r.name == "tll.processor.worker.default"
+            and r.getMessage().startswith(f"{word} object ")]
 
 
 def test_open_in_dependency_order_close_in_reverse(tmp_path, caplog):
