@@ -417,3 +417,25 @@ def test_an_open_config_mistake_stops_with_one_message(tmp_path):
     with pytest.raises(FatalError, match=r"processor.objects.t: parameter 'interval': "
                                          "invalid duration '10'"):
         run_config(tmp_path, config, timeout=5)
+
+
+def test_a_client_without_its_server_is_reopened_with_doubling_back_off(tmp_path, caplog):
+    config = f"""
+    processor.objects:
+      client:
+        init:
+          tll.proto: stream+pub+tcp
+          tll.host: {tmp_path}/nobody.sock
+          request: tcp://{tmp_path}/nobody-request.sock
+          reopen-timeout: 50ms
+          reopen-timeout-max: 400ms
+        open: {{mode: online}}
+    """
+
+    def waits() -> list[str]:
+        return [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records
+                if r.getMessage().startswith("Next open for client in")]
+    with caplog.at_level(logging.INFO):
+        run_config(tmp_path, config, until=lambda p: len(waits()) >= 6)
+    assert waits()[:6] == ["0.05s", "0.1s", "0.2s", "0.4s", "0.4s", "0.4s"]
+    assert "cannot connect to" in caplog.text and "Traceback" not in caplog.text
