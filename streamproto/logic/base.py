@@ -137,7 +137,7 @@ class Base:
 
     def open(self, props: Config) -> Any:
         pstr = ";".join(f"{k}={v}" for k, v in props.browse("**"))
-        self.log.info("Open channel: {}", pstr)
+        self.log.info(f"Open channel: {pstr}")
         self.state = State.Opening
         try:
             if self._scheme_url:
@@ -229,10 +229,10 @@ class Base:
         return fd
 
     def _child_add(self, c: Any, tag: str | None = None) -> None:
-        self.log.info("Add child channel '{}' (tag {})", getattr(c, "name", c), tag)
+        self.log.info(f"Add child channel '{getattr(c, 'name', c)}' (tag {tag})")
 
     def _child_del(self, c: Any, tag: str | None = None) -> None:
-        self.log.info("Delete child channel '{}' (tag {})", getattr(c, "name", c), tag)
+        self.log.info(f"Delete child channel '{getattr(c, 'name', c)}' (tag {tag})")
 
     def _child_url_parse(self, url: str, suffix: str) -> Any:
         return self._child_url_fill(ConfigUrl.parse(url), suffix)

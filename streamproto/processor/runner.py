@@ -91,6 +91,8 @@ class Processor:
             nodes = []
             for name in self.spec.init_order:
                 spec = self.spec.objects[name]
+                if spec.deprecated_url:
+                    log.warning("object %s: 'url' subtree is deprecated, rename to 'init'", name)
                 url = channel_url(spec, self.spec, known)
                 params = read_object_params(spec, self.spec.defaults,
                                             url_of(spec.init, f"{spec.where}.init"))

@@ -67,6 +67,7 @@ class ObjectSpec:
     channels: dict[str, list[str]] = field(default_factory=dict)
     worker: str = "default"
     proto: str = ""                           # after aliases
+    deprecated_url: bool = False              # spelled ``url`` instead of ``init``
 
     @property
     def open_node(self) -> Config | None:
@@ -341,7 +342,8 @@ def build(root: Config, *, source: str = "config", allow_sys: bool = True,
             raise ConfigError(f"{where}: both 'init' and the deprecated 'url' are set")
         else:
             init = node._kids["init"]          # noqa: SLF001 - keep a link as a link
-        spec = ObjectSpec(name, where, node, init, worker=node.get("worker", "default"))
+        spec = ObjectSpec(name, where, node, init, worker=node.get("worker", "default"),
+                          deprecated_url="init" not in node.keys())
         onode = node._kids.get("open")         # noqa: SLF001
         if onode is not None and onode.link is None and onode.value() not in (None, "") \
                 and not onode.keys():

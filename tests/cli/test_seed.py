@@ -121,7 +121,7 @@ def test_two_terminals_every_stored_transaction_gets_one_commission(tmp_path):
     written = records(output)
     assert [s for s, _ in written] == [s for s, _ in stored] == list(range(len(stored)))
     cent = Decimal("0.01")
-    for (seq, c), (_, t) in zip(written, stored):
+    for (seq, c), (_, t) in zip(written, stored, strict=True):
         assert (c.time, c.id) == (t.time, t.id), seq
         assert c.value == (t.price * t.count * cent).quantize(cent, rounding=ROUND_HALF_EVEN)
     # a Rotate every 50 Transactions: files named by their first seq

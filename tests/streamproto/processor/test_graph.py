@@ -99,7 +99,7 @@ def test_reopen_back_off_doubles_up_to_the_maximum():
     opens = [0.0]
     for _ in range(6):
         opens.append(r.fire())
-    gaps = [b - a for a, b in zip(opens, opens[1:])]
+    gaps = [b - a for a, b in zip(opens, opens[1:], strict=False)]
     assert gaps == [1, 2, 4, 8, 8, 8]
 
 
