@@ -303,7 +303,10 @@ class Processor:
     async def _close(self, obj: _Object) -> None:
         worker_log.info("Deactivate object %s", obj.spec.name)
         try:
-            await obj.channel.close()
+            await asyncio.wait_for(obj.channel.close(), obj.node.reopen.timeout_close)
+        except asyncio.TimeoutError:
+            obj.channel.log.error("Close did not finish in %gs; treated as closed",
+                                  obj.node.reopen.timeout_close)
         except Exception as e:   # noqa: BLE001 - reported; the object is treated as closed
             obj.channel.log.error("Close failed: %s", e)
         if obj.last_state != CLOSED:               # a channel that skipped its Closed
