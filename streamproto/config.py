@@ -308,17 +308,19 @@ def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
     from streamproto.processor import load_config          # local: the processor imports us
     from streamproto.processor.spec import build, channel_url, check_no_sys_links, materialize
 
-    spec = build(load_config(path), source=path, allow_sys=False, only=name)
-    obj = spec.object(name)
-    url = channel_url(obj, spec)
-    params: dict[str, str] = {}
-    node = obj.open_node
-    if node is not None:
-        check_no_sys_links(node, f"{obj.where}.open")
-        opened = materialize(node, f"{obj.where}.open")
-        if opened.value() not in (None, "") and not opened.keys():
-            raise ConfigError(f"{path}: {obj.where}.open: expected a mapping, got {opened.value()!r}")
-        params = opened.flat()
+    try:
+        spec = build(load_config(path), source=path, allow_sys=False, only=name)
+        obj = spec.object(name)
+        url = channel_url(obj, spec)
+        params: dict[str, str] = {}
+        node = obj.open_node
+        if node is not None:
+            check_no_sys_links(node, f"{obj.where}.open")
+            opened = materialize(node, f"{obj.where}.open")
+            params = opened.flat()
+    except ConfigError as e:
+        text = str(e)
+        raise ConfigError(text if text.startswith(path) else f"{path}: {text}") from None
     return url, params
 
 
