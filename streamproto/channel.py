@@ -1,17 +1,26 @@
-"""Base of the asyncio channels: state, event delivery (callback or async iteration), parameters."""
+"""Base of the asyncio channels: state, event delivery (callback or async iteration), parameters.
+
+Every channel logs as TLL's do, on the logger ``tll.channel.NAME``: its state changes
+(``State change: Closed -> Opening``, INFO) and, with the ``dump=`` init parameter, every message
+it delivers (``Recv message: ...``) or is given to send (``Post message: ...``) in the format of
+:mod:`streamproto.dump`. With ``dump`` off neither path costs anything per message.
+"""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any, Callable, Mapping
 
 from streamproto.config import Url, load_url, parse_params
-from streamproto.errors import ChannelError
-from streamproto.events import CLOSED, CLOSING, ERROR, State, Event
+from streamproto.dump import message_text, parse_dump, state_text
+from streamproto.errors import ChannelError, ConfigError
+from streamproto.events import CLOSED, CLOSING, ERROR, ROTATE, Control, Data, State, Event
 
 __all__ = ["Channel", "EventCallback"]
 
 EventCallback = Callable[[Event], None]
+_CONTROL_SCHEMES: dict[str, Any] = {}
 
 
 class Channel:
@@ -24,6 +33,8 @@ class Channel:
 
     #: Parameter prefix (``pub``, ``tcp``, ``stream``): ``PREFIX.name`` wins over ``name``.
     PREFIX = ""
+    #: Scheme file (in :mod:`streamproto.schemas`) naming this channel's control messages.
+    CONTROL_SCHEME: str | None = None
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *,
                  on_event: EventCallback | None = None, name: str | None = None) -> None:
@@ -37,6 +48,24 @@ class Channel:
         self._queue: deque[Event] | None = None if on_event else deque()
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False
+        self.log = logging.getLogger(f"tll.channel.{self.name}")
+        self.dump = parse_dump(self.param("dump", None))
+        if self.dump is not None:               # instance attributes: no cost when dump is off
+            self._emit = self._emit_dumped      # type: ignore[method-assign]
+            self.post = self._dumped_post(self.post)  # type: ignore[method-assign]
+
+    @property
+    def control_scheme(self) -> Any:
+        """The scheme of this channel's control messages (Online, Connect, Rotate, ...), or None."""
+        name = self.CONTROL_SCHEME
+        if name is None:
+            return None
+        scheme = _CONTROL_SCHEMES.get(name)
+        if scheme is None:
+            import tllschema
+            from streamproto import schemas
+            scheme = _CONTROL_SCHEMES[name] = tllschema.load(schemas.url(name))
+        return scheme
 
     @property
     def scheme(self) -> Any:
@@ -80,8 +109,56 @@ class Channel:
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state and reason == self.reason:
             return
+        if state != self.state:
+            self.log.info("State change: %s -> %s", self.state, state)
         self.state, self.reason = state, reason
         self._emit(State(state, reason))
+
+    # dumps (installed by __init__ when dump= is set)
+    def _emit_dumped(self, event: Event) -> None:
+        self._log_message("Recv", event)
+        type(self)._emit(self, event)
+
+    def _log_message(self, text: str, event: Event) -> None:
+        log = self.log
+        if not log.isEnabledFor(logging.INFO):
+            return
+        if type(event) is State:
+            log.info("%s", state_text(text, event.state))   # type: ignore[union-attr]
+            return
+        control = isinstance(event, Control)
+        try:
+            scheme = self.control_scheme if control else self.scheme
+        except ConfigError:
+            scheme = None
+        warn, line = message_text(text, self.dump or "auto", control=control,
+                                  msgid=event.msgid, seq=event.seq,   # type: ignore[union-attr]
+                                  body=event.body, addr=event.addr,   # type: ignore[union-attr]
+                                  scheme=scheme,
+                                  name=event.name if control else None)  # type: ignore[union-attr]
+        log.log(logging.WARNING if warn else logging.INFO, "%s", line)
+
+    def _dumped_post(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def post(msgid: int, seq: int, body: bytes = b"", **kw: Any) -> Any:
+            ev = Data(msgid, seq, body, kw.get("addr"))
+            self._log_message("Post", ev)
+            try:
+                return inner(msgid, seq, body, **kw)
+            except Exception:
+                self._log_failed_post(ev)
+                raise
+        return post
+
+    def _log_failed_post(self, ev: Data | Control) -> None:
+        control = isinstance(ev, Control)
+        try:
+            scheme = self.control_scheme if control else self.scheme
+        except ConfigError:
+            scheme = None
+        _, line = message_text("Failed to post", "frame", control=control, msgid=ev.msgid,
+                               seq=ev.seq, body=ev.body, addr=ev.addr, scheme=scheme,
+                               name=ev.name if isinstance(ev, Control) else None)
+        self.log.error("%s", line)
 
     async def next_event(self, timeout: float | None = None) -> Event:
         """Next queued event; asyncio.TimeoutError after ``timeout`` seconds."""
@@ -151,6 +228,34 @@ class Channel:
 
     def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
         raise NotImplementedError
+
+    def post_control(self, msgid: int, body: bytes = b"", *, seq: int = 0,
+                     addr: int | None = None) -> None:
+        """Post a control message (TLL's ``Control`` type); dumped like a data post.
+
+        The base knows ``Rotate`` (msgid 150) for channels with a ``rotate()`` method (a
+        ``rotate+file`` writer, a stream server); other controls are channel specific
+        (:meth:`_post_control`).
+        """
+        scheme = self.control_scheme
+        m = scheme.by_msgid.get(msgid) if scheme is not None else None
+        ev = Control(m.name if m is not None else str(msgid), msgid, seq, body, addr)
+        if self.dump is not None:
+            self._log_message("Post", ev)
+        try:
+            self._post_control(msgid, body, seq, addr)
+        except Exception:
+            if self.dump is not None:
+                self._log_failed_post(ev)
+            raise
+
+    def _post_control(self, msgid: int, body: bytes, seq: int, addr: int | None) -> None:
+        rotate = getattr(self, "rotate", None)
+        if msgid == ROTATE and rotate is not None:
+            rotate()
+            return
+        raise ChannelError(f"{self.name}: {self.url.proto} does not accept control message "
+                           f"{msgid}")
 
     async def __aenter__(self) -> "Channel":
         return self

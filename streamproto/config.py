@@ -105,14 +105,23 @@ class Url:
     proto: str
     host: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    #: Context defaults (a processor's ``processor.defaults``, flat): ``PREFIX.name`` there is
+    #: used when neither ``PREFIX.name`` nor ``name`` is a parameter, as TLL's props chain does.
+    defaults: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str, default: Any = None, conv: Callable[..., Any] | None = None,
             prefixes: Iterable[str] = ()) -> Any:
         """Value of ``PREFIX.name`` (first prefix found) or ``name``, converted by ``conv(value, key)``."""
+        prefixes = tuple(prefixes)
         for key in [f"{p}.{name}" for p in prefixes] + [name]:
             if key in self.params:
                 value = self.params[key]
                 return conv(value, key) if conv is not None else value
+        if self.defaults:
+            for key in [f"{p}.{name}" for p in prefixes]:
+                if key in self.defaults:
+                    value = self.defaults[key]
+                    return conv(value, key) if conv is not None else value
         return default
 
     def choice(self, name: str, choices: Mapping[str, Any], default: Any,
@@ -222,7 +231,7 @@ def url_from_mapping(mapping: Mapping[str, Any], where: str = "config") -> Url:
 def load_url(value: "str | Mapping[str, Any] | Url", where: str = "config") -> Url:
     """A channel URL string, YAML init mapping or :class:`Url` (copied) as a :class:`Url`."""
     if isinstance(value, Url):
-        return Url(value.proto, value.host, dict(value.params))
+        return Url(value.proto, value.host, dict(value.params), dict(value.defaults))
     if isinstance(value, Mapping):
         return url_from_mapping(value, where)
     if isinstance(value, str):
@@ -292,32 +301,27 @@ def required_child(url: Url, name: str, what: str) -> Url:
 
 
 def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
-    """``init`` (as a :class:`Url`) and ``open`` parameters of ``processor.objects.NAME`` in a TLL processor YAML file."""
-    import yaml   # local: only this helper needs it
+    """``init`` (as a :class:`Url`) and ``open`` parameters of ``processor.objects.NAME`` in a TLL
+    processor YAML file, read by the processor's loader (:mod:`streamproto.processor`): aliases,
+    defaults, dotted keys and links as ``streamproto run`` reads them; a ``/sys`` link is an
+    error here (there is no running processor)."""
+    from streamproto.processor import load_config          # local: the processor imports us
+    from streamproto.processor.spec import build, channel_url, check_no_sys_links, materialize
 
     try:
-        with open(path, encoding="utf-8") as f:
-            tree = yaml.safe_load(f)
-    except OSError as e:
-        raise ConfigError(f"cannot read processor config {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(tree, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    objects = tree.get("processor.objects")
-    if objects is None:
-        proc = tree.get("processor")
-        objects = proc.get("objects") if isinstance(proc, Mapping) else None
-    if not isinstance(objects, Mapping):
-        raise ConfigError(f"{path}: no 'processor.objects' mapping")
-    obj = objects.get(name)
-    if not isinstance(obj, Mapping):
-        raise ConfigError(f"{path}: no object {name!r} in processor.objects "
-                          f"(have: {', '.join(map(str, objects)) or 'none'})")
-    if "init" not in obj:
-        raise ConfigError(f"{path}: processor.objects.{name} has no 'init'")
-    where = f"{path}: processor.objects.{name}"
-    return load_url(obj["init"], f"{where}.init"), parse_params(obj.get("open"), f"{where}.open")
+        spec = build(load_config(path), source=path, allow_sys=False, only=name)
+        obj = spec.object(name)
+        url = channel_url(obj, spec)
+        params: dict[str, str] = {}
+        node = obj.open_node
+        if node is not None:
+            check_no_sys_links(node, f"{obj.where}.open")
+            opened = materialize(node, f"{obj.where}.open")
+            params = opened.flat()
+    except ConfigError as e:
+        text = str(e)
+        raise ConfigError(text if text.startswith(path) else f"{path}: {text}") from None
+    return url, params
 
 
 __all__ += ["load_processor_object"]

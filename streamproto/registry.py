@@ -43,7 +43,8 @@ def _load_builtin() -> None:
     from streamproto.tcp import TcpClient, TcpServer
     _PROTOCOLS.setdefault("tcp", _by_mode(TcpServer, TcpClient))
     _PROTOCOLS.setdefault("pub+tcp", _by_mode(PubServer, PubClient))
-    for mod in ("streamproto.stream.channel", "streamproto.storage.channel"):
+    for mod in ("streamproto.stream.channel", "streamproto.storage.channel",
+                "streamproto.channels"):
         try:                        # optional protocol providers register themselves on import
             __import__(mod)
         except ModuleNotFoundError as e:

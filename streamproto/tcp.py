@@ -243,6 +243,7 @@ class _Conn(asyncio.Protocol):
 
 class _FramedMixin(Channel):
     PREFIX = "tcp"
+    CONTROL_SCHEME = "tcp-control.yaml"
 
     def _setup(self, server: bool) -> None:
         self.frame = frame_format(self.param("frame", "std"))

@@ -18,7 +18,7 @@ from streamproto.config import Url, load_processor_object, load_url, parse_param
 from streamproto.errors import StreamprotoError
 from streamproto.events import CLOSED, ERROR, STATE_IDS, Control, Data, State
 from streamproto.registry import create_channel
-from streamproto.cli.dumpfmt import format_yaml_body, hexdump
+from streamproto.dump import message_text
 
 
 def _channel_args(url: str | None, config: str | None, obj: str | None,
@@ -103,20 +103,16 @@ class _Printer:
         if isinstance(ev, Control):
             if ev.name == "Online":
                 self.online = True
-            addr = f", addr: {ev.addr}" if ev.addr is not None else ""
+            addr = f", addr: 0x{ev.addr & 0xFFFFFFFFFFFFFFFF:x}" if ev.addr else ""
             return (f"Recv message: type: Control, msgid: {ev.msgid}, name: {ev.name}, "
                     f"seq: {ev.seq}, size: {len(ev.body)}{addr}\n")
         return self._data_log("Recv", ev.msgid, ev.seq, ev.body, ev.addr)
 
     def _data_log(self, text: str, msgid: int, seq: int, body: bytes, addr: int | None) -> str:
-        name, plain = _decode(self.ch, msgid, body)
-        if name is None:  # as the reference names it
-            name = "(no scheme)" if self.ch.scheme is None else "(no message)"
-        head = (f"{text} message: type: Data, msgid: {msgid}, name: {name}, seq: {seq}, size: {len(body)}"
-                + (f", addr: {addr}" if addr is not None else "") + "\n")
-        if plain is not None:
-            return head + format_yaml_body(plain, 2)
-        return head + hexdump(body)
+        """The reference's ``dump=yes`` text of one message (:mod:`streamproto.dump`)."""
+        _, line = message_text(text, "auto", control=False, msgid=msgid, seq=seq, body=body,
+                               addr=addr, scheme=self.ch.scheme)
+        return line if line.endswith("\n") else line + "\n"
 
 
 def _post_line(ch: Channel, line: str, lineno: int, state: dict[str, int],

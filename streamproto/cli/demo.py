@@ -1,185 +1,176 @@
-"""`streamproto demo`: the seed's scenario end to end, in one process.
+"""`streamproto demo`: the seed scenario, by running the seed's two processor configs.
 
-A generator service (a `stream+pub+tcp` server over Unix sockets, `rotate+file` storage, autoseq)
-posts a random Transaction every `--interval` seconds and rotates its storage every 50 messages.
-A commission service first subscribes in `online` mode, then reopens with `{mode: seq, seq: 0}`:
-it receives the stored history, the `Online` control and live data, computes each Commission
-(1 % of price x count, rounded half-up to 2 places) and writes it to a `file://` output. The run
-ends by listing the first Commissions of the output as `streamproto read` shows them.
+The configs and logic modules are the ones in ``examples/seed`` (installed as
+``streamproto.examples.seed``), copied into a work directory and started as separate
+``streamproto run`` processes, as a user would in two terminals:
+
+1. the generator service (``generator-processor.yaml``): a stream+ server storing into
+   ``rotate+file://storage/output``, a random Transaction every ``--interval``, a Rotate every 50;
+2. the commission service (``commission-processor.yaml``) with its ``open: {mode: online}``:
+   live data only;
+3. the commission service again with ``-D ...open.mode=seq -D ...open.seq=0``: history from seq
+   0, ``Online``, live data; commission.dat is written afresh (``overwrite: yes``).
+
+Then the generator stops, the commission service catches up and stops, and the demo checks that
+every stored Transaction got exactly one Commission and lists the first ones.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
 import tllschema
-from streamproto import schemas
-from streamproto.events import Control, State
-from streamproto.storage import FileWriter, open_reader, open_writer
-from streamproto.stream.channel import StreamClient, StreamData, StreamServer
-from streamproto.cli.dumpfmt import format_message_yaml, format_yaml_body
+from streamproto.cli.dumpfmt import format_message_yaml
+from streamproto.errors import StreamprotoError
+from streamproto.storage import open_reader
 
-ROTATE_EVERY = 50
-log = logging.getLogger("tll")
+__all__ = ["commission_value", "seed_dir", "run_demo", "demo", "register"]
+
+SEED_FILES = ("generator-processor.yaml", "commission-processor.yaml", "transaction.yaml",
+              "commission.yaml", "generator.py", "commission.py")
+SEQ_ZERO = ("-D", "processor.objects.input-channel.open.mode=seq",
+            "-D", "processor.objects.input-channel.open.seq=0")
 
 
 def commission_value(price: Decimal, count: int) -> Decimal:
-    """1 % of price x count, rounded half-up to 2 places."""
-    return (price * count / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    """1 % of price x count, rounded half-even to 2 places (as examples/seed/commission.py)."""
+    cent = Decimal("0.01")
+    return (price * count * cent).quantize(cent, rounding=ROUND_HALF_EVEN)
 
 
-def commission_for(transaction: tllschema.Record) -> dict:
-    """The Commission fields for a decoded Transaction."""
-    return {"time": transaction.time, "id": transaction.id,
-            "value": commission_value(transaction.price, transaction.count)}
+def seed_dir() -> Path:
+    """The directory holding the seed's configs and logic modules: ``streamproto/examples/seed``
+    when installed, ``examples/seed`` in a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    for path in (package / "examples" / "seed", package.parent / "examples" / "seed"):
+        if (path / SEED_FILES[0]).is_file():
+            return path
+    raise click.ClickException("the seed examples are not installed (streamproto/examples/seed)")
 
 
-def dump_text(text: str, msg: tllschema.Message, seq: int, body: bytes, kind: str = "Data") -> str:
-    """A message as TLL's `dump=yes` logs it: the header line, then the decoded fields."""
-    head = f"{text} message: type: {kind}, msgid: {msg.msgid}, name: {msg.name}, seq: {seq}, size: {len(body)}"
-    return head + "\n" + format_yaml_body(tllschema.plain(msg.decode(body)), 2).rstrip("\n")
+class _Service:
+    """One `streamproto run` child process, its stderr forwarded with a prefix."""
 
+    def __init__(self, label: str, args: list[str], cwd: Path, out: IO[str]) -> None:
+        self.label = label
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamproto", "run", *args], cwd=cwd,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1)
+        self.lines: list[str] = []
+        self._out = out
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
 
-class Generator:
-    """The generator service: a stream server posting random Transactions."""
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._out.write(f"[{self.label}] {line}")
+            self._out.flush()
 
-    def __init__(self, directory: Path, interval: float, rng: random.Random):
-        self.url = (f"stream+pub+tcp://{directory}/generator.sock;mode=server;"
-                    f"request=tcp://{directory}/generator-request.sock;"
-                    f"storage=rotate+file://{directory}/storage/output;autoseq=yes;"
-                    f"scheme={schemas.url('transaction.yaml')}")
-        self.client_url = (f"stream+pub+tcp://{directory}/generator.sock;"
-                           f"request=tcp://{directory}/generator-request.sock")
-        self.interval = interval
-        self.rng = rng
-        self.transaction = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
-        self.server = StreamServer(self.url)
-        self.log = logging.getLogger("tll.channel.generator")
-        self.posted = 0
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.server.open()
-        self.log.info("Open stream server, storage %s, last seq %d", "rotate+file://…/storage/output",
-                      self.server.last_seq)
-        while not stop.is_set():
-            if self.posted and self.posted % ROTATE_EVERY == 0:
-                self.server.rotate()
-                self.log.info("Rotate storage after %d messages", self.posted)
-            body = self.transaction.encode(
-                time=time.time_ns(), id=self.posted + 1,
-                price=Decimal(self.rng.randrange(100, 100_000)).scaleb(-2), count=self.rng.randrange(1, 100))
-            seq = self.server.post(self.transaction.msgid, 0, body)
-            self.posted += 1
-            self.log.info("%s", dump_text("Post", self.transaction, seq, body))
-            try:
-                await asyncio.wait_for(stop.wait(), self.interval)
-            except asyncio.TimeoutError:
-                pass
-        await self.server.close()
-
-
-class CommissionService:
-    """The commission service: a stream client writing a Commission per Transaction."""
-
-    def __init__(self, url: str, output: Path):
-        self.url = url + ";peer=commission"
-        self.output = output
-        self.transaction = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
-        self.commission = tllschema.load(schemas.url("commission.yaml")).message("Commission")
-        self.log = logging.getLogger("tll.channel.commission")
-        self.written = 0
-
-    async def online_only(self, seconds: float) -> None:
-        """First open: `mode: online`, live data only."""
-        client = StreamClient(self.url)
-        await client.open({"mode": "online"})
-        self.log.info("Open in mode online")
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGINT, as Ctrl-C in its terminal; wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
         try:
-            await self._consume(client, time.monotonic() + seconds, writer=None)
-        finally:
-            await client.close()
-        self.log.info("Close, last seq %d", client.last_seq)
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(5)
+        return code
 
-    async def from_history(self, seconds: float) -> None:
-        """Second open: `{mode: seq, seq: 0}`: history, Online, then live data."""
-        client = StreamClient(self.url)
-        writer = open_writer(f"file://{self.output};scheme={schemas.url('commission.yaml')}")
-        await client.open({"mode": "seq", "seq": 0})
-        self.log.info("Open in mode seq from seq 0")
-        try:
-            await self._consume(client, time.monotonic() + seconds, writer)
-        finally:
-            await client.close()
-            writer.close()
+    def running(self) -> bool:
+        return self.proc.poll() is None
 
-    async def _consume(self, client: StreamClient, deadline: float, writer: FileWriter | None) -> None:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                ev = await client.next_event(timeout=left)
-            except asyncio.TimeoutError:
-                return
-            if isinstance(ev, StreamData):
-                self.log.info("%s", dump_text("Recv", self.transaction, ev.seq, ev.body))
-                if writer is not None:
-                    value = commission_for(self.transaction.decode(ev.body))
-                    body = self.commission.encode(value)
-                    writer.post(self.commission.msgid, ev.seq, body)
-                    self.written += 1
-                    self.log.info("%s", dump_text("Post", self.commission, ev.seq, body))
-            elif isinstance(ev, Control):
-                self.log.info("Recv message: type: Control, msgid: %d, name: %s, seq: %d, size: %d",
-                              ev.msgid, ev.name, ev.seq, len(ev.body))
-            elif isinstance(ev, State):
-                self.log.info("State %s%s", ev.state, f": {ev.reason}" if ev.reason else "")
-                if ev.state in ("Error", "Closed"):
-                    return
+    def saw(self, text: str) -> bool:
+        """Whether a log line so far contains ``text``."""
+        return any(text in line for line in list(self.lines))
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+        if not _wait(lambda: self.saw(text) or not self.running(), timeout):
+            raise click.ClickException(f"the {self.label} service did not log {text!r} "
+                                       f"within {timeout:g} s")
+        if not self.saw(text):
+            raise click.ClickException(f"the {self.label} service failed:\n"
+                                       + "".join(self.lines[-20:]))
 
 
-async def run_demo(directory: Path, duration: float, interval: float, seed: int | None) -> Path:
-    """Run the scenario in `directory`; returns the commission output path."""
-    rng = random.Random(seed)
-    (directory / "storage").mkdir(exist_ok=True)
-    generator = Generator(directory, interval, rng)
-    service = CommissionService(generator.client_url, directory / "commission.dat")
-    stop = asyncio.Event()
-    task = asyncio.create_task(generator.run(stop))
+def _wait(cond: Any, timeout: float, step: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def _seqs(url: str) -> list[int]:
     try:
-        while not generator.server.state == "Active":
-            if task.done():
-                await task  # raises the open error
-            await asyncio.sleep(0.01)
+        with open_reader(url) as reader:
+            return [m.seq for m in reader if m.kind == 0]
+    except (StreamprotoError, OSError):
+        return []
+
+
+def run_demo(work: Path, duration: float, interval: float, seed: int | None,
+             out: IO[str]) -> tuple[list[int], list[int]]:
+    """Run the scenario in ``work``; (stored Transaction seqs, Commission seqs)."""
+    for name in SEED_FILES:
+        shutil.copyfile(seed_dir() / name, work / name)
+    gen_args = ["generator-processor.yaml",
+                "-D", f"processor.objects.timer.init.interval={max(1, round(interval * 1e6))}us"]
+    if seed is not None:
+        gen_args += ["-D", f"processor.objects.generator.open.seed={seed}"]
+    generator = _Service("generator", gen_args, work, out)
+    services = [generator]
+    try:
+        if not _wait(lambda: (work / "generator.sock").exists() or not generator.running(), 20):
+            raise click.ClickException("the generator service did not start within 20 s")
+        if not generator.running():
+            raise click.ClickException("the generator service failed:\n" + "".join(generator.lines[-20:]))
         online_for = min(max(duration / 4, 3 * interval), duration / 2)
-        await service.online_only(online_for)
-        await service.from_history(duration - online_for)
+        online = _Service("commission", ["commission-processor.yaml"], work, out)
+        services.append(online)
+        online.wait_for("Channel input-channel state Opening -> Active")
+        time.sleep(online_for)
+        online.stop()
+        replay = _Service("commission", ["commission-processor.yaml", *SEQ_ZERO], work, out)
+        services.append(replay)
+        replay.wait_for("name: Online")
+        time.sleep(max(duration - online_for, 0.5))
+        generator.stop()
+        stored = _seqs("rotate+file://" + str(work / "storage" / "output"))
+        _wait(lambda: _seqs("file://" + str(work / "commission.dat"))[-1:] == stored[-1:], 10)
+        replay.stop()
     finally:
-        stop.set()
-        await task
-    return service.output
+        for s in services:
+            s.stop()
+    return stored, _seqs("file://" + str(work / "commission.dat"))
 
 
-def print_output(path: Path, lines: int) -> None:
-    """The first Commissions of the output, as `streamproto read` prints them."""
-    click.echo(f"\n$ streamproto read {path}")
+def print_output(path: Path, lines: int, out: IO[str]) -> None:
+    """The first Commissions of the output, in `streamproto read`'s format."""
     with open_reader(f"file://{path}") as reader:
         scheme = reader.scheme
         shown = 0
         for msg in reader:
             if shown >= lines:
-                click.echo("...")
+                out.write("...\n")
                 break
             m = scheme.message(msg.msgid)
-            click.echo(format_message_yaml(msg.seq, m.name, tllschema.plain(m.decode(msg.body))), nl=False)
+            out.write(format_message_yaml(msg.seq, m.name, tllschema.plain(m.decode(msg.body))))
             shown += 1
 
 
@@ -189,21 +180,36 @@ def print_output(path: Path, lines: int) -> None:
 @click.option("--interval", type=click.FloatRange(min=0.001), default=0.1, show_default=True,
               help="Seconds between generated Transactions.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep sockets, storage and output here (default: a temporary directory, removed).")
+              help="Keep configs, sockets, storage and output here (default: a temporary "
+                   "directory, removed at the end).")
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible Transactions.")
-@click.option("--show", type=int, default=3, show_default=True, help="Output messages to list at the end.")
-def demo(duration: float, interval: float, directory: Path | None, seed: int | None, show: int) -> None:
-    """Run the seed scenario: generator -> stream+ server -> commission service -> file."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%d %H:%M:%S")
+@click.option("--show", type=int, default=3, show_default=True,
+              help="Output messages to list at the end.")
+def demo(duration: float, interval: float, directory: Path | None, seed: int | None,
+         show: int) -> None:
+    """Run the seed: the generator and commission services of examples/seed."""
     keep = directory is not None
-    work = Path(directory) if keep else Path(tempfile.mkdtemp(prefix="streamproto-demo-"))
+    work = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="streamproto-demo-"))
     work.mkdir(parents=True, exist_ok=True)
+    work = work.resolve()
     try:
-        output = asyncio.run(run_demo(work.resolve(), duration, interval, seed))
-        print_output(output, show)
+        stored, written = run_demo(work, duration, interval, seed, sys.stderr)
+        missing = sorted(set(stored) - set(written))
+        click.echo(f"\n{len(stored)} Transactions stored in storage/output, {len(written)} "
+                   f"Commissions written to commission.dat"
+                   + (f"; no Commission for seq {missing[:10]}" if missing else
+                      ", one per Transaction"))
         if keep:
-            click.echo(f"\nfiles kept in {work}")
+            click.echo(f"\n$ cd {work} && streamproto read commission.dat")
+        else:
+            click.echo("\nThe first Commissions (commission.dat):")
+        print_output(work / "commission.dat", show, sys.stdout)
+        if keep:
+            click.echo(f"\nThe services' files are kept in {work}; run them yourself from there,"
+                       " in two terminals:\n  streamproto run generator-processor.yaml\n"
+                       "  streamproto run commission-processor.yaml " + " ".join(SEQ_ZERO))
+        if missing or len(written) != len(set(written)):
+            raise click.ClickException("the commission service missed Transactions")
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)

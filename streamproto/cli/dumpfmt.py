@@ -1,5 +1,7 @@
 """Text formats of the reference tools: ``tll-read``'s YAML listing of decoded messages.
 
+(Message dumps as channels log them — ``Recv message: ...`` — live in :mod:`streamproto.dump`.)
+
 Minimal version written for ``streamproto read``; extend as needed (keep the output stable:
 checks compare it).
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 import base64
 from decimal import Decimal
 from typing import Any
+
+from streamproto.dump import hexdump  # noqa: F401  (the reference's hex dump, one implementation)
 
 
 def format_scalar(value: Any) -> str:
@@ -85,15 +89,3 @@ def format_message_yaml(seq: int, name: str, plain: dict[str, Any] | None,
     if plain is not None:
         out += "  data:\n" + format_yaml_body(plain, 4) if plain else "  data: {}\n"
     return out
-
-
-def hexdump(data: bytes) -> str:
-    """TLL's dump of a body without a scheme: 16 bytes a line, offset, hex in groups of 4, text."""
-    lines = []
-    for off in range(0, len(data), 16):
-        chunk = data[off:off + 16]
-        cells = "".join((f"{chunk[i]:02x} " if i < len(chunk) else "   ") + (" " if i % 4 == 3 else "")
-                        for i in range(16))
-        text = "".join(chr(c) if 32 <= c < 127 else "." for c in chunk)
-        lines.append(f"  {off:08x}:  {cells}{text}\n")
-    return "".join(lines)

@@ -62,6 +62,7 @@ class PubServer(Channel):
     """``pub+tcp://ADDR;mode=server;size=1mb``: publisher with a ring of ``size`` bytes."""
 
     PREFIX = "pub"
+    CONTROL_SCHEME = "tcp-control.yaml"
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)
@@ -167,10 +168,11 @@ class PubServer(Channel):
         self.core.disconnect(addr, "disconnected by the server")
 
     async def _shutdown(self) -> None:
-        """Drop subscribers, stop listening, remove Unix socket files."""
+        """Send what was posted, drop subscribers, stop listening, remove Unix socket files."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+            self.core.flush()               # a message posted before close still goes out
         for sid in list(self.core.subscribers):
             self.core.disconnect(sid, "server closed")
         for ls in self._listeners:
@@ -219,6 +221,7 @@ class PubClient(Channel):
     """``pub+tcp://ADDR`` subscriber; ``peer`` names it in the Hello."""
 
     PREFIX = "pub"
+    CONTROL_SCHEME = "tcp-control.yaml"
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)

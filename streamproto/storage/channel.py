@@ -11,7 +11,8 @@ Events: State(Opening, Active), every stored message as ``Data`` (rotate sets al
 Closing/Closed at the end of the data; with ``autoclose=no`` the channel keeps following the
 storage, polling every ``poll`` (default 50ms). Messages are emitted in batches of 1024 with a
 loop yield between batches. Writing (``dir=w``): ``post(msgid, seq, body) -> seq`` stores one
-message (``autoseq`` honoured); ``rotate()`` for sets.
+message (``autoseq`` honoured); ``rotate()`` for sets (or ``post_control(150)``, TLL's ``Rotate``);
+open parameter ``overwrite=yes`` starts the file afresh.
 """
 from __future__ import annotations
 
@@ -55,6 +56,15 @@ class FileChannel(Channel):
         return given if given is not None else self._stored_scheme
 
     @property
+    def control_scheme(self) -> Any:
+        """Readers: Seek, EndOfData, Rotate; a rotate+file writer: Rotate; a file writer: none."""
+        if self.dir != "w":
+            self.CONTROL_SCHEME = "storage-control.yaml"
+        elif self.url.proto == "rotate+file":
+            self.CONTROL_SCHEME = "rotate-control.yaml"
+        return Channel.control_scheme.fget(self)  # type: ignore[attr-defined]
+
+    @property
     def last_seq(self) -> int:
         s = self.storage.last_seq if self.storage is not None else None
         return -1 if s is None else s
@@ -68,7 +78,10 @@ class FileChannel(Channel):
         self._set_state(OPENING)
         try:
             if self.dir == "w":
-                self.storage = open_writer(self.url)
+                kw = {}
+                if p.get("overwrite") not in (None, ""):   # an open parameter, as in TLL
+                    kw["overwrite"] = parse_bool(p["overwrite"], "overwrite")
+                self.storage = open_writer(self.url, **kw)
             else:
                 kw: dict[str, Any] = {}
                 if p.get("seq") not in (None, ""):
@@ -83,7 +96,7 @@ class FileChannel(Channel):
             self._set_state(ERROR, str(e))
             raise
         try:                                    # kept for decoding after an autoclose
-            self._stored_scheme = self.storage.scheme
+            self._stored_scheme = getattr(self.storage, "scheme", None)   # rotate writers: none
         except StreamprotoError:
             self._stored_scheme = None
         self._set_state(ACTIVE)

@@ -98,6 +98,13 @@ def open_writer(source: str | Url, **kwargs: Any) -> FileWriter | RotateWriter:
     kw.pop("overwrite", None)
     if "filename_key" in opts:
         kw["filename_key"] = opts["filename_key"]
+    directory = os.path.dirname(u.host)
+    if directory and not os.path.isdir(directory):   # a rotate set's directory is created
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"{u.host}: cannot create directory {directory}: "
+                               f"{e.strerror}") from None
     return RotateWriter(u.host, **kw)
 
 

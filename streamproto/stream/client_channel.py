@@ -74,6 +74,7 @@ class StreamClient(Channel):
     """
 
     PREFIX = "stream"
+    CONTROL_SCHEME = "stream-control.yaml"
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *, on_event: Any = None,
                  name: str | None = None, params: "str | Mapping[str, Any] | None" = None) -> None:

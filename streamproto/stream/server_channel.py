@@ -51,6 +51,7 @@ class StreamServer(Channel):
     """
 
     PREFIX = "stream"
+    CONTROL_SCHEME = "stream-server-control.yaml"
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *, on_event: Any = None,
                  name: str | None = None, params: "str | Mapping[str, Any] | None" = None) -> None:

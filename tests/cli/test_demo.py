@@ -12,9 +12,11 @@ from tests.conftest import REPO
 from streamproto.cli.demo import commission_value
 
 
-def test_commission_rounds_half_up():
+def test_commission_rounds_half_even():
     assert commission_value(Decimal("97.21"), 45) == Decimal("43.74")
-    assert commission_value(Decimal("0.50"), 1) == Decimal("0.01")  # 0.005 -> 0.01, not banker's 0.00
+    assert commission_value(Decimal("0.50"), 1) == Decimal("0.00")  # 0.005 -> 0.00 (half-even)
+    assert commission_value(Decimal("1.50"), 1) == Decimal("0.02")  # 0.015 -> 0.02
+    assert commission_value(Decimal("113.90"), 4) == Decimal("4.56")
     assert str(commission_value(Decimal("10.00"), 10)) == "1.00"
 
 
@@ -25,8 +27,10 @@ def test_demo_runs_the_seed_scenario(tmp_path):
         capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stderr
-    assert "Open in mode online" in log and "Open in mode seq from seq 0" in log
-    assert "name: Online" in log and "Rotate storage after 50 messages" in log
+    # the seed's own configs ran: generator, then commission online, then from seq 0
+    assert "[generator] " in log and "[commission] " in log
+    assert "name: Online" in log and "name: Rotate" in log
+    assert "Post message: type: Data, msgid: 20, name: Commission, seq: 0, size: 24" in log
     # storage rotated every 50 messages: closed files are named by their first seq
     names = sorted(p.name for p in (tmp_path / "storage").iterdir())
     assert "output.0.dat" in names and "output.50.dat" in names and "output.current.dat" in names
@@ -37,16 +41,26 @@ def test_demo_runs_the_seed_scenario(tmp_path):
     tx = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
     cm = tllschema.load(schemas.url("commission.yaml")).message("Commission")
     by_seq = {m.seq: tx.decode(m.body) for m in transactions}
-    # history from seq 0 then live data: every stored seq up to the end, exactly once, in order
+    # history from seq 0 then live data: every stored seq, exactly once, in order
     seqs = [m.seq for m in commissions]
-    assert seqs == list(range(len(seqs))) and len(seqs) >= 60
+    assert seqs == sorted(by_seq) and len(seqs) >= 60
     for m in commissions:
         c, t = cm.decode(m.body), by_seq[m.seq]
         assert (c.time, c.id) == (t.time, t.id)
         assert c.value == commission_value(t.price, t.count)
-    # ends by listing the output as `streamproto read` shows it
-    assert f"$ streamproto read {tmp_path}/commission.dat" in proc.stdout
+    assert "one per Transaction" in proc.stdout
+    # ends by listing the output as `streamproto read` shows it, from the kept directory
+    assert f"$ cd {tmp_path} && streamproto read commission.dat" in proc.stdout
     assert "- seq: 0\n  name: Commission\n  data:\n    time: '" in proc.stdout
+
+
+def test_demo_in_a_temporary_directory_suggests_no_command_on_it():
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamproto", "demo", "--duration", "1.5", "--interval", "0.05"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "streamproto-demo-" not in proc.stdout and "$ " not in proc.stdout
+    assert "The first Commissions (commission.dat):" in proc.stdout
 
 
 def test_readme_commands_are_what_ci_runs():

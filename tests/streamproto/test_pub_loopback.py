@@ -223,3 +223,16 @@ async def test_post_requires_open_server(tmp_path):
     with pytest.raises(ChannelError, match="cannot connect"):
         await c.open()
     assert c.state == ERROR
+
+
+@run
+async def test_a_post_right_before_close_still_reaches_subscribers(tmp_path):
+    """Regression: closing cancelled the pending flush, so the last posts were never sent."""
+    srv = await server(f"{tmp_path}/s.sock")
+    c = await client(f"{tmp_path}/s.sock")
+    srv.post(10, 1, b"last")
+    srv.post(10, 2, b"words")
+    await srv.close()
+    await until(lambda: len(c.ev.data) == 2 or c.state == ERROR, what="the last posts")
+    assert [(d.seq, d.body) for d in c.ev.data] == [(1, b"last"), (2, b"words")]
+    await c.close()
