@@ -301,7 +301,12 @@ def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
     except OSError as e:
         raise ConfigError(f"cannot read processor config {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {what}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
     if not isinstance(tree, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     objects = tree.get("processor.objects")
@@ -321,3 +326,62 @@ def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
 
 
 __all__ += ["load_processor_object"]
+
+
+# --- parameter tables: every known init parameter checked when a channel is created ----------
+
+#: A parameter converter: ``conv(value, key)`` returns the value or raises ConfigError.
+Conv = Callable[[Any, str], Any]
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def int_range(lo: int | None = None, hi: int | None = None) -> Conv:
+    """Converter of an integer parameter within ``lo..hi`` (ConfigError naming key and value)."""
+    def conv(text: Any, key: str | None = None) -> int:
+        v = parse_int(text, key)
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+            raise ConfigError(f"{_where(key)}{v} is out of range {rng}")
+        return v
+    return conv
+
+
+def size_range(lo: int = 0, hi: int | None = None) -> Conv:
+    """Converter of a size parameter (``4kb``) within ``lo..hi`` bytes."""
+    def conv(text: Any, key: str | None = None) -> int:
+        v = parse_size(text, key)
+        if v < lo or (hi is not None and v > hi):
+            raise ConfigError(f"{_where(key)}size {text!r} is out of range "
+                              f"{format_size(lo)}..{'' if hi is None else format_size(hi)}")
+        return v
+    return conv
+
+
+def one_of(*choices: str) -> Conv:
+    """Converter of an enumerated parameter."""
+    def conv(text: Any, key: str | None = None) -> str:
+        if text not in choices:
+            raise ConfigError(f"{_where(key)}invalid value {text!r} (expected one of "
+                              f"{', '.join(choices)})")
+        return str(text)
+    return conv
+
+
+def duration_seconds(text: Any, key: str | None = None) -> float:
+    """Converter of a duration parameter; a bare number is seconds."""
+    v = parse_duration(text, key, "s")
+    if not v >= 0 or v == float("inf"):
+        raise ConfigError(f"{_where(key)}invalid duration {text!r} (expected e.g. 10ms, 1.5s)")
+    return v
+
+
+def check_params(url: Url, table: Mapping[str, Conv], prefixes: Iterable[str] = ()) -> None:
+    """Convert every parameter of ``table`` present in ``url`` (``PREFIX.name`` or ``name``):
+    a bad value raises ConfigError naming the key and the value before anything is opened."""
+    prefixes = tuple(prefixes)
+    for name, conv in table.items():
+        url.get(name, None, conv, prefixes)
+
+
+__all__ += ["Conv", "int_range", "size_range", "one_of", "duration_seconds", "check_params",
+            "INT64_MIN", "INT64_MAX"]
