@@ -263,7 +263,8 @@ class _Feed:
             raise PostLineError(f"no 'seq' given and the next seq {seq} is out of the int64 range")
         targets: Any = [cmd.addr] if cmd.addr is not None else getattr(ch, "connections", None)
         if targets is None:
-            stored = ch.post(msgid, seq, body)
+            post: Any = ch.post
+            stored = post(msgid, seq, body)
             if isinstance(stored, int):         # stream+ servers return the stored seq
                 seq = stored
             self.printer.posted(msgid, seq, body)
@@ -293,7 +294,7 @@ async def _serve(init: Url, params: dict[str, str], post_fd: int | None, post_na
             stop.set()                          # the server failed (or closed) by itself
 
     ch = create_channel(init, on_event=on_event)    # every init parameter is checked here
-    ch.scheme                                       # and a scheme= that does not load
+    _ = ch.scheme                                   # and a scheme= that does not load
     printer = _Printer(ch, fmt, out)
     feeder: asyncio.Task | None = None
     try:
@@ -326,10 +327,13 @@ async def _subscribe(init: Url, params: dict[str, str], fmt: str, count: int | N
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     _stop_on_signals(loop, stop.set)
-    out.on_broken = lambda: loop.call_soon_threadsafe(stop.set)   # `| head` went away
+
+    def reader_gone() -> None:                      # `| head` went away (writer thread)
+        loop.call_soon_threadsafe(stop.set)
+    out.on_broken = reader_gone
     deadline = None if timeout is None else loop.time() + timeout
     ch = create_channel(init)                       # every init parameter is checked here
-    ch.scheme                                       # and a scheme= that does not load
+    _ = ch.scheme                                   # and a scheme= that does not load
     printer = _Printer(ch, fmt, out)
     try:
         await ch.open(params)
@@ -419,7 +423,8 @@ def serve(url: str | None, config: str | None, obj: str | None, open_text: str |
     (invalid parameter, address in use), 2 for a usage error.
     """
     init, params = _channel_args(url, config, obj, open_text)
-    init.params.setdefault("mode", "server")
+    if init.proto not in ("file", "rotate+file"):  # storage: 'mode' is the read mode there
+        init.params.setdefault("mode", "server")
     post_fd = _open_input(post_jsonl) if post_jsonl else None
     name = "stdin" if post_jsonl == "-" else str(post_jsonl)
     _run(lambda out, err: _serve(init, params, post_fd, name, fmt, out, err))

@@ -59,6 +59,9 @@ class ErrorMappingGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as e:     # ours or click's: one line as well
+            setattr(e, "message", one_line(e.message))   # (a Final attribute to mypy)
+            raise
         except BrokenPipeError:
             quiet_broken_pipe()
             ctx.exit(0)
