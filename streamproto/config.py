@@ -282,12 +282,12 @@ __all__ += ["flatten", "url_from_mapping", "load_url", "parse_params", "child_ur
 
 
 
-def required_child(url: Url, name: str, what: str) -> Url:
+def required_child(url: Url, name: str, what: str, example: str | None = None) -> Url:
     """`child_url` that must exist: ConfigError naming the parameter and what it is for."""
     child = child_url(url, name)
     if child is None:
         raise ConfigError(f"{url.proto}: parameter {name!r} is mandatory ({what}), e.g. "
-                          f"{name}=tcp://./{name}.sock")
+                          f"{name}={example or f'tcp://./{name}.sock'}")
     return child
 
 

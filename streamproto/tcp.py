@@ -38,7 +38,10 @@ _C_INT = (1 << 31) - 1      # setsockopt/listen take a C int
 
 
 def _bind_address(text: str, key: str) -> Address:
-    return parse_address(text)
+    try:
+        return parse_address(text)
+    except ConfigError as e:
+        raise ConfigError(f"parameter {key!r}: {e}") from None
 
 
 #: Init parameters of the socket helpers below, shared by ``tcp://`` and ``pub+tcp://``
@@ -123,11 +126,11 @@ def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
             except OSError as e:
                 if not (e.errno == errno.EADDRINUSE and family == socket.AF_UNIX
                         and _remove_stale_socket(sockaddr)):
-                    raise ChannelError(f"cannot bind {addr}: {e.strerror}") from None
+                    raise ChannelError(f"cannot bind {addr}: {e.strerror or e}") from None
                 try:
                     s.bind(sockaddr)
                 except OSError as e2:
-                    raise ChannelError(f"cannot bind {addr}: {e2.strerror}") from None
+                    raise ChannelError(f"cannot bind {addr}: {e2.strerror or e2}") from None
             s.listen(backlog)
             s.setblocking(False)
     except BaseException:

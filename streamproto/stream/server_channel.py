@@ -67,7 +67,8 @@ class StreamServer(Channel):
                               f"{self.request_url.proto}://")
         PubServer.check_url(self.online_url)        # the children's parameters, before open
         TcpServer.check_url(self.request_url)
-        self.storage_url = required_child(u, "storage", "file:// or rotate+file:// storage")
+        self.storage_url = required_child(u, "storage", "file:// or rotate+file:// storage",
+                                          "file://./storage.dat")
         if self.storage_url.proto not in ("file", "rotate+file"):
             raise ConfigError(f"{self.name}: storage must be file:// or rotate+file://, got "
                               f"{self.storage_url.proto}://")
