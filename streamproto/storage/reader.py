@@ -212,12 +212,13 @@ class FileReader(MetaView, Closeable):
         c = self._cursor
         if c.status == OK:
             return
-        n = min(_TAIL, c.pos - self.meta.size)
-        try:
-            tail = os.pread(self._fd, n, c.pos - n) if n > 0 else b""
+        try:                        # a cursor waiting at a block not written yet is past EOF
+            end = min(c.pos, os.fstat(self._fd).st_size)
+            n = min(_TAIL, end - self.meta.size)
+            tail = os.pread(self._fd, n, end - n) if n > 0 else b""
         except OSError as e:
             raise StorageError(f"{self.path}: read failed: {e.strerror}") from None
-        self._end = (c, c.pos, tail)
+        self._end = (c, end, tail)
 
     def _check_resume(self) -> None:
         """Reading on after a stop: the data already read must still be there (module doc)."""
@@ -261,12 +262,12 @@ class FileReader(MetaView, Closeable):
         """Messages up to the current end of the data."""
         yield from self._pending
         c = self._cursor
-        self._check_resume()
         while True:
+            self._check_resume()
             batch: list = []
             c.read(batch, BATCH)
+            self._stopped()
             if not batch:
-                self._stopped()
                 return
             self._pending = it = iter(batch)
             yield from it
