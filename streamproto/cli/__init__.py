@@ -1,7 +1,24 @@
 """The `streamproto` command line: thin click wrappers over tllschema and streamproto."""
 from __future__ import annotations
 
+import os
 import sys
+
+
+def _reopen_closed_std_streams() -> None:
+    """A standard descriptor closed when the command started (``>&-``) gets /dev/null, so output
+    has somewhere to go and input ends at once, instead of ``None`` streams failing later."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, closefd=False))   # noqa: SIM115
+        except OSError:
+            pass
 
 
 def run() -> None:
@@ -11,6 +28,7 @@ def run() -> None:
     moment, and a Ctrl-C during that moment ends the command like one later does (``Aborted!``,
     exit code 1) instead of with a traceback from the middle of an import.
     """
+    _reopen_closed_std_streams()
     try:
         from streamproto.cli.cli import main
     except KeyboardInterrupt:

@@ -246,8 +246,10 @@ class _Feed:
             except (PostLineError, StreamprotoError) as e:
                 self.report(str(e))
             except Exception as e:              # a scheme error, or anything else: skip the line
-                self.report(f"{type(e).__name__}: {e}" if type(e).__module__ == "builtins"
-                            else str(e))
+                text = str(e)
+                if type(e).__module__ == "builtins" or not text:
+                    text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+                self.report(text)
 
     def post(self, cmd: Post) -> None:
         ch = self.ch

@@ -282,3 +282,13 @@ def test_reader_that_goes_away_ends_subscribe_quietly(golden: Path) -> None:
         pytest.fail("subscribe did not end after its reader went away")
     assert p.returncode == 0, err
     assert err == b""
+
+
+@pytest.mark.parametrize("command", [["read", "{g}"], ["subscribe", "file://{g}"]])
+def test_closed_stdout_is_no_traceback(golden: Path, command: list[str]) -> None:
+    """`streamproto ... >&-`: Python starts with sys.stdout = None; the command still runs."""
+    g = str(golden / "storage" / "file" / "transaction.dat")
+    argv = " ".join(f"'{a.format(g=g)}'" for a in command)
+    r = subprocess.run(["sh", "-c", f"exec {sys.executable} -m streamproto {argv} >&-"],
+                       cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
