@@ -154,15 +154,16 @@ class _LogToWriter(logging.Handler):
             pass
 
 
-def _run(coro_fn: Callable[[ThreadedWriter, ThreadedWriter], Any]) -> None:
+def _run(coro_fn: Callable[[ThreadedWriter, ThreadedWriter], Any], out_overflow: str) -> None:
     """Run ``coro_fn(out, err)`` with non-blocking stdout/stderr writers; exit with its code.
 
     Whatever the coroutine queued is written before the process exits (even after a signal);
     errors raised out of it (a click error, or a library error for the CLI's error mapping)
-    are reported once both writers are flushed, so they come last.
+    are reported once both writers are flushed, so they come last. ``out_overflow``: what
+    stdout does past its bound (``wait``: back-pressure, ``drop``: a log that must not stall).
     """
-    out = ThreadedWriter(sys.stdout)
-    err = ThreadedWriter(sys.stderr)
+    out = ThreadedWriter(sys.stdout, overflow=out_overflow)
+    err = ThreadedWriter(sys.stderr, overflow="drop")
     handler = _LogToWriter(err)
     logger = logging.getLogger("streamproto")
     logger.addHandler(handler)
@@ -177,13 +178,34 @@ def _run(coro_fn: Callable[[ThreadedWriter, ThreadedWriter], Any]) -> None:
     sys.exit(code)
 
 
-def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
-    """SIGINT, SIGTERM (and SIGHUP unless ignored, e.g. under nohup) call ``stop``."""
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None],
+                     *writers: ThreadedWriter) -> Callable[[], None]:
+    """SIGINT, SIGTERM (and SIGHUP unless ignored, e.g. under nohup) call ``stop`` on the loop;
+    returns the function that puts the previous handlers back.
+
+    A plain ``signal.signal`` handler rather than ``loop.add_signal_handler``: it also runs while
+    the loop is held in a writer's back-pressure wait (a stdout nobody reads, 64 MiB queued) and
+    releases that wait, so a signal always stops the command. A second signal, once the handlers
+    are back (while the output is flushed), has its default effect.
+    """
     sigs = [signal.SIGINT, signal.SIGTERM]
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         sigs.append(signal.SIGHUP)
-    for sig in sigs:
-        loop.add_signal_handler(sig, stop)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for w in writers:
+            w.release()
+        try:
+            loop.call_soon_threadsafe(stop)  # a deque append and a byte to the loop's self-pipe
+        except RuntimeError:                # the loop is closed already
+            pass
+
+    old = {sig: signal.signal(sig, on_signal) for sig in sigs}
+
+    def restore() -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return restore
 
 
 def _open_input(path: str) -> int:
@@ -286,7 +308,6 @@ async def _serve(init: Url, params: dict[str, str], post_fd: int | None, post_na
                  fmt: str, out: ThreadedWriter, err: ThreadedWriter) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    _stop_on_signals(loop, stop.set)
     printer: _Printer | None = None
     opened = False
 
@@ -299,6 +320,7 @@ async def _serve(init: Url, params: dict[str, str], post_fd: int | None, post_na
     _ = ch.scheme                                   # and a scheme= that does not load
     printer = _Printer(ch, fmt, out)
     feeder: asyncio.Task | None = None
+    restore_signals = _stop_on_signals(loop, stop.set, out, err)
     try:
         await ch.open(params)
         opened = True
@@ -311,12 +333,15 @@ async def _serve(init: Url, params: dict[str, str], post_fd: int | None, post_na
         await stop.wait()
     finally:
         opened = False
-        if feeder is not None:
-            feeder.cancel()
-            await asyncio.gather(feeder, return_exceptions=True)
-        failed = ch.state == ERROR
-        reason = ch.reason
-        await ch.close()                        # sockets closed, socket files removed
+        try:
+            if feeder is not None:
+                feeder.cancel()
+                await asyncio.gather(feeder, return_exceptions=True)
+            failed = ch.state == ERROR
+            reason = ch.reason
+            await ch.close()                    # sockets closed, socket files removed
+        finally:
+            restore_signals()
     if failed:
         raise click.ClickException(f"{init.proto} server failed: {reason}")
     return 0
@@ -328,49 +353,23 @@ async def _subscribe(init: Url, params: dict[str, str], fmt: str, count: int | N
                      timeout: float | None, out: ThreadedWriter, err: ThreadedWriter) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    _stop_on_signals(loop, stop.set)
 
     def reader_gone() -> None:                      # `| head` went away (writer thread)
         loop.call_soon_threadsafe(stop.set)
     out.on_broken = reader_gone
-    deadline = None if timeout is None else loop.time() + timeout
     ch = create_channel(init)                       # every init parameter is checked here
     _ = ch.scheme                                   # and a scheme= that does not load
     printer = _Printer(ch, fmt, out)
+    restore_signals = _stop_on_signals(loop, stop.set, out, err)
     try:
-        await ch.open(params)
-    except StreamprotoError:
-        for ev in ch.drain_events():        # the Opening/Error states, then the error
-            printer(ev)
-        await ch.close()
-        raise
-    seen = 0
-    ended: str | None = None                # why the loop stopped (None: stop event)
-    try:
-        while not stop.is_set() and ended is None:
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                ended = "timeout"
-                break
-            try:
-                ev = await ch.next_event(min(left, 0.2) if left is not None else 0.2)
-            except asyncio.TimeoutError:
-                continue
-            batch = [ev, *ch.drain_events()]
-            for ev in batch:
-                printer(ev)
-                if isinstance(ev, Data):
-                    seen += 1
-                    if count is not None and seen >= count:
-                        ended = "count"
-                        break
-                elif isinstance(ev, State) and ev.state in (ERROR, CLOSED):
-                    ended = ev.state
-                    break
+        seen, ended = await _receive(ch, params, printer, stop, count, timeout)
     finally:
-        failed = ch.state == ERROR
-        reason = ch.reason
-        await ch.close()
+        try:
+            failed = ch.state == ERROR
+            reason = ch.reason
+            await ch.close()
+        finally:
+            restore_signals()
     if out.broken or (stop.is_set() and ended is None):
         return 0                            # a signal, or the reader of stdout went away
     if failed:
@@ -379,6 +378,38 @@ async def _subscribe(init: Url, params: dict[str, str], fmt: str, count: int | N
         why = f"timed out after {timeout:g} s" if ended == "timeout" else "channel closed"
         raise click.ClickException(f"{why}: got {seen} of {count} data messages")
     return 0
+
+
+async def _receive(ch: Channel, params: dict[str, str], printer: _Printer, stop: asyncio.Event,
+                   count: int | None, timeout: float | None) -> tuple[int, str | None]:
+    """Open ``ch`` and print its events until ``count`` data messages, ``timeout``, Closed or
+    Error, or ``stop``; returns (data messages seen, why it ended: None for ``stop``)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    try:
+        await ch.open(params)
+    except StreamprotoError:
+        for ev in ch.drain_events():        # the Opening/Error states, then the error
+            printer(ev)
+        raise
+    seen = 0
+    while not stop.is_set():
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return seen, "timeout"
+        try:
+            first = await ch.next_event(min(left, 0.2) if left is not None else 0.2)
+        except asyncio.TimeoutError:
+            continue
+        for ev in [first, *ch.drain_events()]:
+            printer(ev)
+            if isinstance(ev, Data):
+                seen += 1
+                if count is not None and seen >= count:
+                    return seen, "count"
+            elif isinstance(ev, State) and ev.state in (ERROR, CLOSED):
+                return seen, ev.state
+    return seen, None
 
 
 # ------------------------------------------------------------------ click wiring
@@ -429,7 +460,7 @@ def serve(url: str | None, config: str | None, obj: str | None, open_text: str |
         init.params.setdefault("mode", "server")
     post_fd = _open_input(post_jsonl) if post_jsonl else None
     name = "stdin" if post_jsonl == "-" else str(post_jsonl)
-    _run(lambda out, err: _serve(init, params, post_fd, name, fmt, out, err))
+    _run(lambda out, err: _serve(init, params, post_fd, name, fmt, out, err), "drop")
 
 
 @click.command("subscribe")
@@ -447,7 +478,7 @@ def subscribe(url: str | None, config: str | None, obj: str | None, open_text: s
     2 for a usage error.
     """
     init, params = _channel_args(url, config, obj, open_text)
-    _run(lambda out, err: _subscribe(init, params, fmt, count, timeout, out, err))
+    _run(lambda out, err: _subscribe(init, params, fmt, count, timeout, out, err), "wait")
 
 
 def register(group: click.Group) -> None:

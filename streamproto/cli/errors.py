@@ -60,7 +60,7 @@ class ErrorMappingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.ClickException as e:     # ours or click's: one line as well
-            setattr(e, "message", one_line(e.message))   # (a Final attribute to mypy)
+            e.message = one_line(e.message)  # type: ignore[misc]  # Final to the stubs
             raise
         except BrokenPipeError:
             quiet_broken_pipe()

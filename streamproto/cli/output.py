@@ -11,8 +11,11 @@ client but the first stopped at 529 messages). The server was not at fault.
 
 :class:`ThreadedWriter` moves the blocking ``write()`` to a daemon thread fed by a queue. The
 loop only appends bytes to that queue, so network reading goes on while the consumer is slow.
-Memory stays bounded: past ``limit`` queued bytes (64 MiB) :meth:`ThreadedWriter.write` waits
-until the thread drained half of it (back-pressure only for a consumer that is really stuck).
+Memory stays bounded: past ``limit`` queued bytes (64 MiB) :meth:`ThreadedWriter.write` either
+waits until the thread drained half of it (``overflow="wait"``: back-pressure, for output that is
+the data, as ``subscribe``'s) or drops the text and later writes one line saying how much was
+dropped (``overflow="drop"``: for a log, as ``serve``'s, so a server never stalls on its log).
+:meth:`ThreadedWriter.release` (from a signal handler) ends a back-pressure wait at once.
 :meth:`ThreadedWriter.close` writes everything already queued before returning. A reader that
 went away (``| head``) ends the output quietly: the rest is discarded, ``broken`` is set and the
 ``on_broken`` callback runs so the command can stop.
@@ -38,10 +41,15 @@ class ThreadedWriter:
     """Text written to ``stream`` by a daemon thread (see the module docstring)."""
 
     def __init__(self, stream: TextIO, limit: int = DEFAULT_LIMIT,
-                 on_broken: Callable[[], None] | None = None) -> None:
+                 on_broken: Callable[[], None] | None = None, overflow: str = "wait") -> None:
+        if overflow not in ("wait", "drop"):
+            raise ValueError(f"overflow must be 'wait' or 'drop', not {overflow!r}")
         self.stream = stream
         self.limit = limit
         self.on_broken = on_broken
+        self.overflow = overflow
+        self.dropped = 0                        # bytes dropped (overflow="drop") not yet told
+        self.released = False                   # set by release(): no more waiting
         self.encoding = getattr(stream, "encoding", None) or "utf-8"
         try:
             stream.flush()                      # what was printed before goes out first
@@ -68,13 +76,27 @@ class ThreadedWriter:
             return
         data = text.encode(self.encoding, "backslashreplace")
         with self._cond:
+            if self.overflow == "drop":
+                if self._size + len(data) > self.limit:
+                    self.dropped += len(data)
+                    return
+                if self.dropped:
+                    note = (f"[{self.dropped} bytes of output dropped: the reader of this "
+                            "stream was too slow]\n").encode()
+                    self._chunks.append(note)
+                    self._size += len(note)
+                    self.dropped = 0
             self._chunks.append(data)
             self._size += len(data)
             self._cond.notify()
             if self._size > self.limit:
-                while (self._size > self.limit // 2 and not self.broken
+                while (self._size > self.limit // 2 and not self.broken and not self.released
                        and self._thread.is_alive()):
-                    self._cond.wait()
+                    self._cond.wait(0.1)        # short: release() sets a flag, takes no lock
+
+    def release(self) -> None:
+        """Stop applying back-pressure (safe in a signal handler: only sets a flag)."""
+        self.released = True
 
     @property
     def pending(self) -> int:

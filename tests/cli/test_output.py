@@ -96,3 +96,58 @@ def test_stream_without_descriptor(text: str) -> None:
     w.write(text)
     assert w.close(timeout=10)
     assert buf.getvalue().startswith(text[:5])
+
+
+def test_drop_overflow_never_waits_and_says_what_it_dropped() -> None:
+    p = _Pipe()
+    w = ThreadedWriter(p.w, limit=100_000, overflow="drop")
+    t = _run_bounded(lambda: [w.write("z" * 999 + "\n") for _ in range(1000)])   # 1 MB
+    assert not t.is_alive(), "a log writer must not wait for its reader"
+    assert w.dropped > 0
+    data = []
+    reader = threading.Thread(target=lambda: data.append(p.read_all()))
+    reader.start()
+    end = time.monotonic() + 10
+    while w.pending and time.monotonic() < end:      # drained by the reader
+        time.sleep(0.01)
+    w.write("after\n")
+    assert w.close(timeout=10)
+    p.w.close()
+    reader.join(10)
+    text = data[0].decode()
+    assert "bytes of output dropped: the reader of this stream was too slow]\nafter\n" in text
+
+
+def test_a_signal_releases_a_back_pressure_wait() -> None:
+    """The loop held in write() by a stdout nobody reads still stops on SIGTERM."""
+    import asyncio
+    import signal
+
+    from streamproto.cli.cmd_net import _stop_on_signals
+
+    p = _Pipe()
+    w = ThreadedWriter(p.w, limit=64 * 1024)
+    failsafe = threading.Timer(20, p.read_all)       # unblocks a broken test instead of hanging
+    failsafe.daemon = True
+    failsafe.start()
+
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        restore = _stop_on_signals(loop, stop.set, w)
+        try:
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+            for _ in range(100):                      # 1 MB: blocks until the signal
+                w.write("x" * 10_000 + "\n")
+            await asyncio.wait_for(stop.wait(), 10)
+            return w.released
+        finally:
+            restore()
+    assert asyncio.run(main())
+    assert failsafe.is_alive(), "only the failsafe unblocked write()"
+    failsafe.cancel()
+    reader = threading.Thread(target=p.read_all, daemon=True)
+    reader.start()
+    assert w.close(timeout=30)
+    p.w.close()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
