@@ -292,3 +292,29 @@ def test_closed_stdout_is_no_traceback(golden: Path, command: list[str]) -> None
     r = subprocess.run(["sh", "-c", f"exec {sys.executable} -m streamproto {argv} >&-"],
                        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_subscribe_stops_on_signal_with_everything_written(tmp_path: Path, sig: int) -> None:
+    server = start_server(tmp_path, "--post-jsonl", "-")
+    try:
+        server.stdin.write(post_lines(range(1000)))
+        server.stdin.flush()
+        wait_until(lambda: stored_last_seq(tmp_path / "s.dat") == 999, 30, "1000 stored")
+        out = open(tmp_path / "c.jsonl", "wb")
+        client = subprocess.Popen(CMD + ["subscribe", urls(tmp_path)[0], "--open",
+                                         "mode=seq;seq=0", "--format", "jsonl"],
+                                  cwd=REPO, env=ENV, stdout=out, stderr=subprocess.PIPE)
+        wait_until(lambda: b'"name": "Online"' in (tmp_path / "c.jsonl").read_bytes(), 30,
+                   "Online")
+        client.send_signal(sig)
+        try:
+            _, err = client.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            pytest.fail(f"subscribe ignored {signal.Signals(sig).name}")
+    finally:
+        stop(server)
+    assert client.returncode == 0 and err == b"", err
+    seqs, online = events((tmp_path / "c.jsonl").read_bytes())
+    assert seqs == list(range(1000)) and online == 1
