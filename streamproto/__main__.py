@@ -1,4 +1,4 @@
 """`python -m streamproto` runs the `streamproto` command."""
-from streamproto.cli.cli import main
+from streamproto.cli import run
 
-main()
+run()

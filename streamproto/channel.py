@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
-from streamproto.config import Url, load_url, parse_params
+from streamproto.config import Conv, Url, check_params, load_url, parse_params
 from streamproto.dump import message_text, parse_dump, state_text
 from streamproto.errors import ChannelError, ConfigError
 from streamproto.events import CLOSED, CLOSING, ERROR, ROTATE, Control, Data, State, Event
@@ -35,10 +35,14 @@ class Channel:
     PREFIX = ""
     #: Scheme file (in :mod:`streamproto.schemas`) naming this channel's control messages.
     CONTROL_SCHEME: str | None = None
+    #: Init parameters the channel reads, with their converters: all of them are checked when
+    #: the channel is created, so a bad value is refused before anything is opened.
+    PARAMS: ClassVar[Mapping[str, Conv]] = {}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *,
                  on_event: EventCallback | None = None, name: str | None = None) -> None:
         self.url = load_url(url)
+        self.check_url(self.url)
         self.name = name or self.url.params.get("name") or self.url.proto
         self.state = CLOSED
         self.reason: str | None = None
@@ -84,6 +88,11 @@ class Channel:
         return self._scheme
 
     # parameters
+    @classmethod
+    def check_url(cls, url: Url) -> None:
+        """ConfigError naming the key and value of the first bad parameter in :attr:`PARAMS`."""
+        check_params(url, cls.PARAMS, (cls.PREFIX,) if cls.PREFIX else ())
+
     def param(self, name: str, default: Any = None, conv: Callable[..., Any] | None = None) -> Any:
         """Init parameter ``PREFIX.name`` or ``name``, converted by ``conv(value, key)``."""
         prefixes = (self.PREFIX,) if self.PREFIX else ()

@@ -291,12 +291,12 @@ __all__ += ["flatten", "url_from_mapping", "load_url", "parse_params", "child_ur
 
 
 
-def required_child(url: Url, name: str, what: str) -> Url:
+def required_child(url: Url, name: str, what: str, example: str | None = None) -> Url:
     """`child_url` that must exist: ConfigError naming the parameter and what it is for."""
     child = child_url(url, name)
     if child is None:
         raise ConfigError(f"{url.proto}: parameter {name!r} is mandatory ({what}), e.g. "
-                          f"{name}=tcp://./{name}.sock")
+                          f"{name}={example or f'tcp://./{name}.sock'}")
     return child
 
 
@@ -325,3 +325,62 @@ def load_processor_object(path: str, name: str) -> tuple[Url, dict[str, str]]:
 
 
 __all__ += ["load_processor_object"]
+
+
+# --- parameter tables: every known init parameter checked when a channel is created ----------
+
+#: A parameter converter: ``conv(value, key)`` returns the value or raises ConfigError.
+Conv = Callable[[Any, str], Any]
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def int_range(lo: int | None = None, hi: int | None = None) -> Conv:
+    """Converter of an integer parameter within ``lo..hi`` (ConfigError naming key and value)."""
+    def conv(text: Any, key: str | None = None) -> int:
+        v = parse_int(text, key)
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+            raise ConfigError(f"{_where(key)}{v} is out of range {rng}")
+        return v
+    return conv
+
+
+def size_range(lo: int = 0, hi: int | None = None) -> Conv:
+    """Converter of a size parameter (``4kb``) within ``lo..hi`` bytes."""
+    def conv(text: Any, key: str | None = None) -> int:
+        v = parse_size(text, key)
+        if v < lo or (hi is not None and v > hi):
+            raise ConfigError(f"{_where(key)}size {text!r} is out of range "
+                              f"{format_size(lo)}..{'' if hi is None else format_size(hi)}")
+        return v
+    return conv
+
+
+def one_of(*choices: str) -> Conv:
+    """Converter of an enumerated parameter."""
+    def conv(text: Any, key: str | None = None) -> str:
+        if text not in choices:
+            raise ConfigError(f"{_where(key)}invalid value {text!r} (expected one of "
+                              f"{', '.join(choices)})")
+        return str(text)
+    return conv
+
+
+def duration_seconds(text: Any, key: str | None = None) -> float:
+    """Converter of a duration parameter; a bare number is seconds."""
+    v = parse_duration(text, key, "s")
+    if not v >= 0 or v == float("inf"):
+        raise ConfigError(f"{_where(key)}invalid duration {text!r} (expected e.g. 10ms, 1.5s)")
+    return v
+
+
+def check_params(url: Url, table: Mapping[str, Conv], prefixes: Iterable[str] = ()) -> None:
+    """Convert every parameter of ``table`` present in ``url`` (``PREFIX.name`` or ``name``):
+    a bad value raises ConfigError naming the key and the value before anything is opened."""
+    prefixes = tuple(prefixes)
+    for name, conv in table.items():
+        url.get(name, None, conv, prefixes)
+
+
+__all__ += ["Conv", "int_range", "size_range", "one_of", "duration_seconds", "check_params",
+            "INT64_MIN", "INT64_MAX"]

@@ -18,20 +18,52 @@ import stat
 import struct
 from typing import Any, Mapping
 
-from streamproto.address import Address, address_from_params, format_sockaddr, resolve
+from streamproto.address import (AF_CHOICES, Address, address_from_params, format_sockaddr,
+                                  parse_address, resolve)
 from streamproto.channel import Channel
-from streamproto.config import Url, parse_bool, parse_int, parse_size
+from streamproto.config import (Conv, Url, duration_seconds, int_range, one_of, parse_bool,
+                                parse_int, parse_size, size_range)
 from streamproto.errors import ChannelError, ConfigError, RemoteProtocolError
 from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Control, Data
 from streamproto.frames import FrameFormat, FrameReader, frame_format
 
 __all__ = ["TcpServer", "TcpClient", "listen", "connect", "setup_socket", "connect_body",
-           "recv_limit", "CONTROL_IDS"]
+           "recv_limit", "CONTROL_IDS", "SOCKET_PARAMS"]
 
 log = logging.getLogger("streamproto.tcp")
 
 #: tcp control scheme (streamproto/schemas/tcp-control.yaml).
 CONTROL_IDS = {"Connect": 10, "Disconnect": 20, "WriteFull": 30, "WriteReady": 40, "WriteFlush": 50}
+
+_C_INT = (1 << 31) - 1      # setsockopt/listen take a C int
+
+
+def _bind_address(text: str, key: str) -> Address:
+    try:
+        return parse_address(text)
+    except ConfigError as e:
+        raise ConfigError(f"parameter {key!r}: {e}") from None
+
+
+#: Init parameters of the socket helpers below, shared by ``tcp://`` and ``pub+tcp://``
+#: (see :attr:`streamproto.channel.Channel.PARAMS`).
+SOCKET_PARAMS: dict[str, Conv] = {
+    "mode": one_of("client", "server"),
+    "af": one_of(*AF_CHOICES),
+    "max-size": size_range(1),
+    "buffer-size": size_range(1),
+    "recv-buffer-size": size_range(1),
+    "send-buffer-size": size_range(1),
+    "send-buffer-hwm": size_range(0),
+    "sndbuf": size_range(0, _C_INT),
+    "rcvbuf": size_range(0, _C_INT),
+    "nodelay": parse_bool,
+    "keepalive": parse_bool,
+    "timestamping": parse_bool,
+    "listen-backlog": int_range(0, _C_INT),
+    "bind": _bind_address,
+    "timeout": duration_seconds,
+}
 
 
 def connect_body(family: int, peer: Any) -> bytes:
@@ -95,11 +127,11 @@ def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
             except OSError as e:
                 if not (e.errno == errno.EADDRINUSE and family == socket.AF_UNIX
                         and _remove_stale_socket(sockaddr)):
-                    raise ChannelError(f"cannot bind {addr}: {e.strerror}") from None
+                    raise ChannelError(f"cannot bind {addr}: {e.strerror or e}") from None
                 try:
                     s.bind(sockaddr)
                 except OSError as e2:
-                    raise ChannelError(f"cannot bind {addr}: {e2.strerror}") from None
+                    raise ChannelError(f"cannot bind {addr}: {e2.strerror or e2}") from None
             s.listen(backlog)
             s.setblocking(False)
     except BaseException:
@@ -171,7 +203,6 @@ async def connect(url: Url, prefixes: tuple[str, ...] = (),
         setup_socket(s, url, prefixes)
         bind = url.get("bind", None, None, prefixes)
         if bind:
-            from streamproto.address import parse_address
             s.bind(resolve(parse_address(bind), server=True)[0][1])
         loop = asyncio.get_running_loop()
         if family == socket.AF_UNIX:
@@ -241,9 +272,14 @@ class _Conn(asyncio.Protocol):
         self.transport.write(fmt.encode_header(len(body), msgid, seq) + body)
 
 
+def _frame_param(text: str, key: str) -> FrameFormat:
+    return frame_format(text)
+
+
 class _FramedMixin(Channel):
     PREFIX = "tcp"
     CONTROL_SCHEME = "tcp-control.yaml"
+    PARAMS = {**SOCKET_PARAMS, "frame": _frame_param}
 
     def _setup(self, server: bool) -> None:
         self.frame = frame_format(self.param("frame", "std"))
@@ -395,10 +431,9 @@ class TcpClient(_FramedMixin):
         if self.state not in (CLOSED, ERROR):
             raise ChannelError(f"{self.name}: open in state {self.state}")
         self._set_state(OPENING)
-        timeout = self.param("timeout", None)
+        timeout = self.param("timeout", None, duration_seconds)
         try:
-            sock = await connect(self.url, (self.PREFIX,),
-                                 float(timeout) if timeout else None)
+            sock = await connect(self.url, (self.PREFIX,), timeout or None)
             loop = asyncio.get_running_loop()
             conn = _Conn(self, None, self.frame, self.limit)
             await loop.create_connection(lambda: conn, sock=sock)

@@ -71,6 +71,20 @@ class _Chrono:
         return f"{type(self).__name__}({self.value!r}, {self.resolution!r})"
 
 
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian date ``days`` after 1970-01-01, for any
+    integer (the classic era/day-of-era computation; Python's floor division handles negatives)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
 class TimePoint(_Chrono):
     """A point in time: `value` units of `resolution` since the Unix epoch (UTC)."""
 
@@ -82,10 +96,19 @@ class TimePoint(_Chrono):
         return _EPOCH + _dt.timedelta(microseconds=self.nanoseconds // 1000)
 
     def isoformat(self) -> str:
-        """ISO text exact to the resolution: `2024-09-09T14:06:21.038702405Z`."""
+        """ISO text exact to the resolution: `2024-09-09T14:06:21.038702405Z`.
+
+        Computed without `datetime`, so any stored value prints: years outside 0..9999 get a
+        sign (`+292277-...`, `-0001-...`); a NaN or infinite float count prints as itself.
+        """
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            return str(self.value)
         ns = self.nanoseconds
         secs, frac = divmod(ns, 1_000_000_000)
-        base = (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+        days, sod = divmod(secs, 86400)
+        y, mo, d = _civil_from_days(days)
+        year = f"{y:04d}" if 0 <= y <= 9999 else f"{y:+05d}"
+        base = f"{year}-{mo:02d}-{d:02d}T{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
         digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
         if digits:
             base += "." + f"{frac:09d}"[:digits]

@@ -4,9 +4,10 @@ from __future__ import annotations
 import click
 
 from streamproto.cli import cmd_export, cmd_schema, cmd_storage, cmd_net, cmd_run, demo
+from streamproto.cli.errors import ErrorMappingGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="streamproto")
 def main() -> None:
     """Speak TLL's data path: schemes, storage, tcp, pub+tcp and stream+; run processor configs."""

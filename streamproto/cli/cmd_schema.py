@@ -41,7 +41,10 @@ def _read_value(text: str) -> Any:
     try:
         value = yaml.safe_load(text)  # YAML is a superset of JSON; !!binary gives bytes
     except yaml.YAMLError as e:
-        raise click.ClickException(f"VALUE is not valid YAML or JSON: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise click.ClickException(f"VALUE is not valid YAML or JSON: {where}{what}") from None
     if value is None:
         return {}
     if not isinstance(value, dict):

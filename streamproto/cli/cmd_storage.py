@@ -24,9 +24,13 @@ def _parse_range(text: str | None) -> tuple[int | None, int | None]:
         lo = int(a) if a.strip() else None
         hi = int(b) if b.strip() else None
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected A:B with integer seqs") from None
+        raise click.BadParameter(f"{text!r}: expected A:B with integer seqs",
+                                 param_hint="'--seq'") from None
     if not sep:
         hi = lo
+    if lo is not None and hi is not None and lo > hi:
+        raise click.BadParameter(f"{text!r}: the range is empty ({lo} > {hi}); write "
+                                 "FIRST:LAST with FIRST <= LAST", param_hint="'--seq'")
     return lo, hi
 
 
@@ -173,19 +177,17 @@ def register(group: click.Group) -> None:
                   show_default=True)
     @click.option("--raw", is_flag=True, help="Raw decoded values (golden `fields` conventions).")
     @click.option("--scheme", help="Scheme URL overriding the stored one.")
-    @click.option("--follow", is_flag=True, help="Keep reading appended data (Ctrl-C to stop).")
+    @click.option("--follow", is_flag=True,
+                  help="Keep reading appended data (Ctrl-C to stop, exit code 0). A file cut "
+                       "back or rewritten meanwhile is an error (exit code 1).")
     @click.option("--controls", is_flag=True, help="Also print control events (Rotate).")
     def read(source: str, seq_range: str | None, dump_seq: bool, fmt: str, raw: bool,
              scheme: str | None, follow: bool, controls: bool) -> None:
         """List the messages of a storage file, rotate set (path prefix) or storage URL."""
-        try:
+        try:                            # other errors: streamproto.cli.errors
             read_cmd(source, seq_range, dump_seq, fmt, raw, scheme, follow, controls)
-        except KeyboardInterrupt:
-            pass
-        except BrokenPipeError:
-            sys.stderr.close()
-        except StreamprotoError as e:
-            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:       # the way to end --follow
+            sys.stdout.flush()
 
     @group.command("convert")
     @click.argument("source")

@@ -16,11 +16,12 @@ import socket
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.config import Url, parse_bool, parse_int, parse_size
+from streamproto.config import INT64_MAX, Url, int_range, parse_bool, size_range
 from streamproto.errors import ChannelError, ConfigError
 from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, State
 from streamproto.pub.protocol import DEFAULT_RING_SIZE, PubClientCore, PubServerCore
-from streamproto.tcp import bound_addresses, connect_body, connect, listen, recv_limit, setup_socket, unix_paths, unlink_paths
+from streamproto.tcp import (SOCKET_PARAMS, bound_addresses, connect_body, connect, listen,
+                             recv_limit, setup_socket, unix_paths, unlink_paths)
 
 __all__ = ["PubServer", "PubClient"]
 
@@ -63,10 +64,11 @@ class PubServer(Channel):
 
     PREFIX = "pub"
     CONTROL_SCHEME = "tcp-control.yaml"
+    PARAMS = {**SOCKET_PARAMS, "size": size_range(0, 1 << 40), "hello": parse_bool}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)
-        size = self.param("size", DEFAULT_RING_SIZE, parse_size)
+        size = self.param("size", DEFAULT_RING_SIZE, size_range(0, 1 << 40))
         self.core = PubServerCore(size, hello=self.param("hello", True, parse_bool),
                                   on_event=self._emit)
         self.addresses: list[str] = []
@@ -91,7 +93,8 @@ class PubServer(Channel):
         if self.state not in (CLOSED, ERROR):
             raise ChannelError(f"{self.name}: open in state {self.state}")
         p = self.open_params(params)
-        last_seq = parse_int(p["last-seq"], "last-seq") if p.get("last-seq") not in (None, "") else None
+        last_seq = (int_range(-1, INT64_MAX)(p["last-seq"], "last-seq")
+                    if p.get("last-seq") not in (None, "") else None)
         self._set_state(OPENING)
         self._loop = asyncio.get_running_loop()
         try:
@@ -222,6 +225,7 @@ class PubClient(Channel):
 
     PREFIX = "pub"
     CONTROL_SCHEME = "tcp-control.yaml"
+    PARAMS = {**SOCKET_PARAMS, "hello": parse_bool}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)

@@ -25,11 +25,14 @@ class PubRing:
         self.size = size
         self.nslots = size // 64
         self.capacity = self.nslots - 1
-        self.data = bytearray(size)
+        try:
+            self.data = bytearray(size)
+            self.starts = [0] * self.nslots
+            self.ends = [0] * self.nslots
+            self.seqs = [0] * self.nslots
+        except MemoryError:
+            raise ConfigError(f"pub ring size {size}: not enough memory for the ring") from None
         self.view = memoryview(self.data)
-        self.starts = [0] * self.nslots
-        self.ends = [0] * self.nslots
-        self.seqs = [0] * self.nslots
         self.first = 0
         self.next = 0
         self.wrap = -1    # index of the newest entry placed at offset 0 after a wrap

@@ -21,7 +21,7 @@ from itertools import islice
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.config import Url, parse_bool, parse_duration, parse_int, parse_params
+from streamproto.config import Url, duration_seconds, parse_bool, parse_int, parse_params
 from streamproto.errors import ChannelError, ConfigError, StreamprotoError
 from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING
 from streamproto.registry import register_protocol
@@ -38,13 +38,14 @@ class FileChannel(Channel):
     """Storage channel for ``file://PATH`` and ``rotate+file://DIR/PREFIX`` (see module doc)."""
 
     PREFIX = "file"
+    PARAMS = {"autoclose": parse_bool, "poll": duration_seconds}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", **kw: Any) -> None:
         super().__init__(url, **kw)
         _, opts = storage_options(self.url)
         self.dir = opts["dir"]
         self.autoclose = self.param("autoclose", True, parse_bool)
-        self.poll = self.param("poll", 0.05, lambda v, k: parse_duration(v, k, "s"))
+        self.poll = self.param("poll", 0.05, duration_seconds)
         self.storage: Any = None
         self._stored_scheme: Any = None
         self._task: asyncio.Task | None = None
@@ -102,6 +103,15 @@ class FileChannel(Channel):
         self._set_state(ACTIVE)
         if self.dir != "w":
             self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task.add_done_callback(self._run_done)
+
+    def _run_done(self, task: asyncio.Task) -> None:
+        """An unexpected exception of the reading task fails the channel (not lost)."""
+        if task.cancelled():
+            return
+        e = task.exception()
+        if e is not None and self.state == ACTIVE:
+            self._set_state(ERROR, f"internal error: {type(e).__name__}: {e}")
 
     async def _run(self) -> None:
         r = self.storage

@@ -124,6 +124,9 @@ def resolve_source(source: str) -> str:
         return source
     if os.path.isfile(source):
         return "file://" + source
+    if os.path.exists(source):
+        what = "a directory" if os.path.isdir(source) else "not a regular file"
+        raise StorageError(f"{source}: {what}, not a storage file (or rotate prefix)")
     d, prefix = os.path.split(source)
     if prefix and glob.glob(os.path.join(glob.escape(d or "."), glob.escape(prefix) + ".*.dat")):
         return "rotate+file://" + source

@@ -57,7 +57,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamproto import events as ev
-from streamproto.errors import ConfigError, RemoteProtocolError
+from streamproto.config import INT64_MAX
+from streamproto.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from streamproto.statemachine import next_state
 from streamproto.stream import protocol as P
 from streamproto.stream.client_state import TRANSITIONS, ClientInput, ClientState, Ring
@@ -248,6 +249,18 @@ class StreamClientCore:
 
     def _build_request(self, mode: str, seq: int | None, block: int | None,
                        block_type: str) -> P.Request:
+        """The request the open parameters ask for; ConfigError (naming the parameter) for
+        anything the Request message cannot carry, so nothing fails later on the wire."""
+        request = self._request_for(mode, seq, block, block_type)
+        if mode != "online":
+            try:
+                P.encode_request(request)
+            except LocalProtocolError as e:
+                raise ConfigError(f"open parameters: {e}") from None
+        return request
+
+    def _request_for(self, mode: str, seq: int | None, block: int | None,
+                     block_type: str) -> P.Request:
         old = self.protocol == "old"
         if mode not in MODES:
             raise ConfigError(f"open parameter 'mode': invalid value {mode!r} "
@@ -258,12 +271,16 @@ class StreamClientCore:
             seq = int(seq)
             if seq < 0:
                 raise ConfigError(f"open parameter 'seq': negative value {seq}")
+            if seq + (mode == "seq-data") > INT64_MAX:
+                raise ConfigError(f"open parameter 'seq': {seq} is out of the int64 range "
+                                  f"0..{INT64_MAX - (mode == 'seq-data')}")
             return P.Request(P.REQUEST_SEQ, seq + (mode == "seq-data"), client=self.peer, old=old)
         if mode == "block":
             if block is None:
                 raise ConfigError("open parameter 'block' is mandatory with mode=block")
-            if int(block) < 0:
-                raise ConfigError(f"open parameter 'block': negative value {block}")
+            if not 0 <= int(block) <= INT64_MAX:
+                raise ConfigError(f"open parameter 'block': {block} is out of the int64 range "
+                                  f"0..{INT64_MAX}")
             if not block_type:
                 raise ConfigError("open parameter 'block-type' must not be empty")
             return P.Request(P.REQUEST_BLOCK, block_type=block_type, block_index=int(block),

@@ -11,15 +11,17 @@ import logging
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.config import Url, parse_int, parse_params, parse_size, required_child
-from streamproto.errors import ChannelError, ConfigError, RemoteProtocolError, StreamprotoError
+from streamproto.config import (INT64_MAX, Url, int_range, one_of, parse_params, required_child,
+                                size_range)
+from streamproto.errors import (ChannelError, ConfigError, LocalProtocolError, RemoteProtocolError,
+                                StreamprotoError)
 from streamproto.events import ACTIVE, CLOSED, ERROR, Control, Data, State
 from streamproto.frames import FrameReader, frame_format
 from streamproto.pub.channel import PubClient
 from streamproto.stream.client import (DEFAULT_RING_SIZE, CloseRequest, OpenRequest, SendRequest,
                                        StreamClientCore, StreamData)
 from streamproto.stream.server_channel import online_url
-from streamproto.tcp import connect, recv_limit
+from streamproto.tcp import TcpClient, connect, recv_limit
 
 __all__ = ["StreamClient", "StreamData"]
 
@@ -75,6 +77,8 @@ class StreamClient(Channel):
 
     PREFIX = "stream"
     CONTROL_SCHEME = "stream-control.yaml"
+    PARAMS = {"mode": one_of("client", "server"), "protocol": one_of("new", "old"),
+              "size": size_range(0, 1 << 40)}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *, on_event: Any = None,
                  name: str | None = None, params: "str | Mapping[str, Any] | None" = None) -> None:
@@ -82,11 +86,14 @@ class StreamClient(Channel):
         u = self.url
         self.online_url = online_url(u)
         self.request_url = required_child(u, "request", "the server's request tcp address")
+        PubClient.check_url(self.online_url)        # the children's parameters, before open
+        TcpClient.check_url(self.request_url)
         self.request_frame = frame_format(self.request_url.get("frame", "std", None, ("tcp",)))
         self.request_limit = recv_limit(self.request_url, ("tcp",), server=False)
         self.core = StreamClientCore(protocol=self.param("protocol", "new"),
                                peer=self.param("peer", ""),
-                               ring_size=self.param("size", DEFAULT_RING_SIZE, parse_size))
+                               ring_size=self.param("size", DEFAULT_RING_SIZE,
+                                                    size_range(0, 1 << 40)))
         self._request_message = self.core.request_message
         self._open_params = params
         self._online: PubClient | None = None
@@ -126,8 +133,9 @@ class StreamClient(Channel):
         if not mode:
             raise ConfigError(f"{self.name}: open parameter 'mode' is mandatory (online, seq, "
                               "seq-data, last, initial)")
-        seq = parse_int(p["seq"], "seq") if p.get("seq") not in (None, "") else None
-        block = parse_int(p["block"], "block") if p.get("block") not in (None, "") else None
+        in_range = int_range(0, INT64_MAX)   # what the Request message can carry
+        seq = in_range(p["seq"], "seq") if p.get("seq") not in (None, "") else None
+        block = in_range(p["block"], "block") if p.get("block") not in (None, "") else None
         if self.core.state.value == "Error":
             self.core.close()
         out = self.core.open(mode, seq, block=block, block_type=p.get("block-type", "default"))
@@ -195,7 +203,29 @@ class StreamClient(Channel):
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        """A background step (request connect, child close) ended: an exception it raised
+        must not be lost ("Task exception was never retrieved" with the channel stuck in
+        Opening): it fails the channel like a broken request connection."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        e = task.exception()
+        if e is None:
+            return
+        log.warning("%s: %s", self.name, e)
+        if self._dead or self.state in (CLOSED, ERROR):
+            return
+        if self._req is not None:
+            self._close_request()
+        reason = f"internal error: {e}"
+        try:
+            out = self.core.request_closed(reason, failed=True)
+        except LocalProtocolError:       # no request yet (Connecting): fail through the online side
+            out = self.core.online_closed(reason)
+        self._apply(out)
 
     # ------------------------------------------------------------------ online side
     def _on_online(self, pub: PubClient, ev: Any) -> None:

@@ -12,7 +12,8 @@ import logging
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.config import Url, child_url, parse_bool, parse_params, parse_size, required_child
+from streamproto.config import (Url, child_url, one_of, parse_bool, parse_params, parse_size,
+                                required_child, size_range)
 from streamproto.errors import ChannelError, ConfigError, StorageError
 from streamproto.events import ACTIVE, CLOSED, ERROR, OPENING, Control, Data
 from streamproto.pub.channel import PubServer
@@ -52,6 +53,8 @@ class StreamServer(Channel):
 
     PREFIX = "stream"
     CONTROL_SCHEME = "stream-server-control.yaml"
+    PARAMS = {"mode": one_of("client", "server"), "autoseq": parse_bool,
+              "max-size": size_range(0)}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *, on_event: Any = None,
                  name: str | None = None, params: "str | Mapping[str, Any] | None" = None) -> None:
@@ -63,7 +66,10 @@ class StreamServer(Channel):
         if self.request_url.proto != "tcp":
             raise ConfigError(f"{self.name}: request channel must be tcp://, got "
                               f"{self.request_url.proto}://")
-        self.storage_url = required_child(u, "storage", "file:// or rotate+file:// storage")
+        PubServer.check_url(self.online_url)        # the children's parameters, before open
+        TcpServer.check_url(self.request_url)
+        self.storage_url = required_child(u, "storage", "file:// or rotate+file:// storage",
+                                          "file://./storage.dat")
         if self.storage_url.proto not in ("file", "rotate+file"):
             raise ConfigError(f"{self.name}: storage must be file:// or rotate+file://, got "
                               f"{self.storage_url.proto}://")
