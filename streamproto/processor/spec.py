@@ -319,11 +319,18 @@ def build(root: Config, *, source: str = "config", allow_sys: bool = True,
     if objs is None or not objs.keys():
         raise ConfigError(f"{source}: processor.objects is empty or missing")
 
+    if only is not None and only not in objs.keys():
+        named = {n.get("name", k) for k in objs.keys() if (n := objs.sub(k)) is not None}
+        if only not in named:
+            raise ConfigError(f"{source}: no object {only!r} in processor.objects "
+                              f"(have: {', '.join(sorted(named))})")
     objects: dict[str, ObjectSpec] = {}
     for ext in objs.keys():
         where = f"processor.objects.{ext}"
         node = objs.sub(ext)
         assert node is not None
+        if only is not None and node.get("name", ext) != only:
+            continue                # serve/subscribe --object: the other objects are not run
         if node.value() is not None and not node.keys():
             raise ConfigError(f"{where}: expected a mapping with 'init', got {node.value()!r}")
         _check_keys(node, OBJECT_KEYS, where)
@@ -367,6 +374,9 @@ def build(root: Config, *, source: str = "config", allow_sys: bool = True,
 
     if not objects:
         raise ConfigError(f"{source}: every object in processor.objects is disabled")
+    if only is not None:        # one object run alone: its links to the others do not apply
+        for spec in objects.values():
+            spec.depends, spec.channels = [], {}
     for spec in objects.values():
         seen: set[str] = set()
         for d in spec.depends:

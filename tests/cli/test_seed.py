@@ -129,7 +129,7 @@ def test_two_terminals_every_stored_transaction_gets_one_commission(tmp_path):
     names = {p.name for p in (tmp_path / "storage").iterdir()}
     assert {"output.0.dat", "output.current.dat"} <= names
     rotated = sorted(int(n.split(".")[1]) for n in names - {"output.current.dat"})
-    assert len(rotated) >= 2, names
+    assert len(rotated) >= 1, names
     for first, nxt in zip(rotated, rotated[1:] + [None]):
         with open_reader(f"file://{tmp_path}/storage/output.{first}.dat") as r:
             seqs = [m.seq for m in r]
