@@ -141,8 +141,11 @@ def raw_time(value: Any, resolution: str, is_float: bool, duration: bool) -> int
     Exact: integer counts never go through float. For an integer field a value finer than the
     resolution is truncated toward zero; the caller checks the range.
     """
-    if type(value) is int:  # the common raw count
+    kind = type(value)
+    if kind is int:  # the common raw count
         return float(value) if is_float else value
+    if kind is (Duration if duration else TimePoint) and value.resolution == resolution and type(value.value) is int:
+        return float(value.value) if is_float else value.value  # a decoded value written back
     try:
         return _time_units(value, resolution, is_float, duration)
     except (ValueError, TypeError, OverflowError, ArithmeticError) as e:

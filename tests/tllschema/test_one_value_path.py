@@ -105,7 +105,7 @@ def outcome(fn, *args):
         return "error", type(e).__name__, str(e)
 
 
-@settings(max_examples=1500, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_both_codecs_coerce_input_identically(kinds, data):
     name = data.draw(st.sampled_from(SCALARS), label="kind")
