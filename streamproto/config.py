@@ -6,7 +6,7 @@ Generic helpers shared by storage and network channels (keep this module small a
   error; ``;`` cannot be escaped; whitespace around keys and values is dropped).
 * :meth:`Url.get` looks a parameter up as ``PREFIX.name`` first, then ``name``, and converts it.
 * :func:`parse_size` (``4kb``, ``1mb``: powers of 1024), :func:`format_size`,
-  :func:`parse_bool` (yes/no/true/false/1/0), :func:`parse_duration` (``10ms``, ``1.5s``),
+  :func:`parse_bool` (TLL's true/yes/1, false/no/0), :func:`parse_duration` (``10ms``, ``1.5s``),
   :func:`parse_int`.
 
 Every failure raises :class:`~streamproto.errors.ConfigError` naming the key and the bad value.
@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
+
+from tllschema import tree as _tree
 
 from streamproto.errors import ConfigError
 
@@ -29,8 +31,6 @@ _SIZE_RE = re.compile(r"\s*(\d+)\s*([a-zA-Z]*)\s*$")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
                    "d": 86400.0}
 _DURATION_RE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*$")
-_TRUE = {"yes", "true", "1", "on"}
-_FALSE = {"no", "false", "0", "off"}
 
 
 def _where(key: str | None) -> str:
@@ -59,15 +59,8 @@ def format_size(n: int) -> str:
 
 
 def parse_bool(text: str | bool | int, key: str | None = None) -> bool:
-    """yes/true/1/on -> True, no/false/0/off -> False (case-insensitive)."""
-    if isinstance(text, bool):
-        return text
-    t = str(text).strip().lower()
-    if t in _TRUE:
-        return True
-    if t in _FALSE:
-        return False
-    raise ConfigError(f"{_where(key)}invalid boolean {text!r} (expected yes/no/true/false/1/0)")
+    """TLL's booleans: true/yes/1 -> True, false/no/0 -> False (`tllschema.tree.parse_bool`)."""
+    return _tree.parse_bool(text, f"parameter {key!r}" if key else "", ConfigError)
 
 
 def parse_duration(text: str | float | int, key: str | None = None,
@@ -85,13 +78,8 @@ def parse_duration(text: str | float | int, key: str | None = None,
 
 
 def parse_int(text: str | int, key: str | None = None) -> int:
-    """Decimal integer (``0x`` hex and ``0o`` octal accepted)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        return text
-    try:
-        return int(str(text).strip(), 0)
-    except ValueError:
-        raise ConfigError(f"{_where(key)}invalid integer {text!r}") from None
+    """TLL's integers: decimal or ``0x`` hex, no octal (`tllschema.tree.parse_int`)."""
+    return _tree.parse_int(text, f"parameter {key!r}" if key else "", ConfigError)
 
 
 @dataclass
@@ -174,28 +162,9 @@ def parse_url(url: str, defaults: Mapping[str, Any] | None = None) -> Url:
 
 # --- YAML init trees, nested children, open parameters (network helper; additive) -------------
 
-def _flatten(value: Any, key: str, out: dict[str, str], where: str) -> None:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, (str, int)):
-                raise ConfigError(f"{where}: key {k!r} under {key or 'top level'!r} is not a string")
-            _flatten(v, f"{key}.{k}" if key else str(k), out, where)
-    elif isinstance(value, bool):
-        out[key] = "yes" if value else "no"
-    elif value is None:
-        out[key] = ""
-    elif isinstance(value, (str, int, float)):
-        out[key] = str(value)
-    else:
-        raise ConfigError(f"{where}: key {key!r} has a {type(value).__name__} value {value!r}; "
-                          "expected a scalar or a mapping")
-
-
 def flatten(mapping: Mapping[str, Any], where: str = "config") -> dict[str, str]:
-    """Nested YAML mapping -> flat ``{'a.b': 'value'}`` with TLL's spelling (True -> 'yes')."""
-    out: dict[str, str] = {}
-    _flatten(mapping, "", out, where)
-    return out
+    """Nested YAML mapping -> flat ``{'a.b': 'value'}`` by TLL's config rules (`tllschema.tree.flatten`)."""
+    return _tree.flatten(mapping, where, ConfigError)
 
 
 def url_from_mapping(mapping: Mapping[str, Any], where: str = "config") -> Url:

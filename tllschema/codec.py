@@ -2,10 +2,12 @@
 
 This is the readable, complete definition of how a message sits on the wire (spec §2-§4); the
 compiled fast path (`compile.py`) must produce and accept exactly the same bytes, which the
-property tests check. It is not meant to be fast.
+property tests check. It is not meant to be fast. It needs only the model: no generated class
+(decoded records are `ValueRecord`s of the message), and input goes through the same
+`tllschema.convert` functions as the fast path.
 
     codec = codec_for(message)          # a construct.Construct, cached per message
-    rec = decode(message, body)         # -> the message's Record class, like message.decode
+    rec = decode(message, body)         # -> a ValueRecord, equal to what message.decode gives
     body = encode(message, {"id": 1})   # -> bytes, like message.encode
 
 Encoding builds into one stream pre-filled with the fixed part's zeros. A pointer seeks to the
@@ -20,17 +22,17 @@ import io
 import weakref
 from typing import Any
 
-import construct as cs
+import construct as cs  # type: ignore[import-untyped]  # construct ships no type information
 
 from tllschema.codec_types import (
     BAD_INPUT, BitsValue, ByteN, ByteString, Chrono, Decimal128, Double, EnumValue, FixedArray, FixedPoint,
-    Int, OffsetPointer, StringPointer, Union, WireText, bits_class_for, enum_class_for,
+    Int, OffsetPointer, StringPointer, Union, bits_class_for, enum_class_for,
 )
 from tllschema.errors import DecodeError, EncodeError, SchemeError
 from tllschema.model import (
-    Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef,
+    Array, Bytes, Field, Message, MessageRef, Pointer, Scalar, SubType, UnionDef, UnionRef, WireType,
 )
-from tllschema.record import Record
+from tllschema.record import Record, ValueRecord
 from tllschema.runtime import decode_budget
 from tllschema.values import Duration, TimePoint
 
@@ -122,28 +124,15 @@ class OptionalField(cs.Subconstruct):
 
 
 class RecordAdapter(cs.Adapter):
-    """A message's Struct <-> its Record class (the same one the fast path returns)."""
+    """A message's Struct <-> a record of it (decoded: a `ValueRecord` of the message)."""
 
     def __init__(self, message: Message, struct_: cs.Construct):
         super().__init__(struct_)
         self.message = message
+        self.record_class = value_record_class(message)
 
     def _decode(self, obj, context, path):
-        msg = self.message
-        rec = msg.record_class()  # type: ignore[attr-defined]
-        for f in msg.fields:
-            if f.pmap:
-                continue
-            value = obj[f.name]
-            if isinstance(value, (TimePoint, Duration)):
-                value = value.value  # the raw count: exact for every wire type
-            elif isinstance(value, WireText) and value.encode("utf-8") != value.wire:
-                value = value.wire  # lossy UTF-8 decode: hand the record the wire bytes
-            try:
-                rec[f.name] = value
-            except EncodeError as e:
-                raise DecodeError(f"decoded value {value!r} rejected by the record class: {e.reason}").within(f.name) from None
-        return rec
+        return self.record_class({f.name: obj[f.name] for f in self.message.fields if not f.pmap})
 
     def _encode(self, obj, context, path):
         msg = self.message
@@ -162,18 +151,27 @@ class RecordAdapter(cs.Adapter):
         return obj
 
 
-def _scalar(t: Scalar | Bytes, top: bool) -> cs.Construct:
+def value_record_class(message: Message) -> type[ValueRecord]:
+    """The record class the reference codec decodes `message` to: the message's constants over
+    a `ValueRecord` (logical values stored as decoded; no generated code involved)."""
+    names = tuple(f.name for f in message.fields if not f.pmap)
+    ns = {"__slots__": (), "NAME": message.name, "MSGID": message.msgid, "SIZE": message.size,
+          "FIELDS": names, "_ATTRS": names, "__doc__": f"{message.name} decoded by the construct codec."}
+    return type(f"{message.name}Value", (ValueRecord,), ns)
+
+
+def _scalar(t: Scalar | Bytes) -> cs.Construct:
     if isinstance(t, Bytes):
-        return ByteString(t.n, keep_wire=top) if t.string else ByteN(t.n)
+        return ByteString(t.n) if t.string else ByteN(t.n)
     if t.name == "decimal128":
         return Decimal128()
     wire = Double() if t.name == "double" else Int(t.name)
-    if t.sub is SubType.ENUM:
+    if t.sub is SubType.ENUM and t.enum is not None:
         return EnumValue(wire, enum_class_for(t.enum))
-    if t.sub is SubType.BITS:
+    if t.sub is SubType.BITS and t.bits is not None:
         return BitsValue(wire, bits_class_for(t.bits))
     if t.sub is SubType.FIXED:
-        return FixedPoint(wire, t.precision) if t.name != "double" else wire
+        return FixedPoint(wire, t.precision) if isinstance(wire, Int) else wire
     if t.sub in (SubType.TIME_POINT, SubType.DURATION):
         kind = TimePoint if t.sub is SubType.TIME_POINT else Duration
         return Chrono(wire, kind, t.resolution, t.name == "double")
@@ -184,10 +182,10 @@ def _union(u: UnionDef) -> Union:
     return Union([(f.name, _type(f.type)) for f in u.fields], u.union_size)
 
 
-def _type(t, top: bool = False) -> cs.Construct:
+def _type(t: WireType) -> cs.Construct:
     """The construct of a wire type tree (see model.py)."""
     if isinstance(t, (Scalar, Bytes)):
-        return _scalar(t, top)
+        return _scalar(t)
     if isinstance(t, Array):
         return FixedArray(Int(t.count_type), _type(t.elem), t.capacity, t.elem.size, t.count_size)
     if isinstance(t, Pointer):
@@ -205,10 +203,10 @@ def _field(f: Field, message: Message) -> cs.Construct:
     """A field's construct, wrapped for the presence map when the message has one."""
     pmap = message.pmap
     if pmap is None:
-        return _type(f.type, top=True)
+        return _type(f.type)
     if f.pmap:
         return PresenceMap(f.size, {g.name: g.index for g in message.fields if g.index >= 0})
-    inner = _type(f.type, top=True)
+    inner = _type(f.type)
     if f.index >= 0:
         return OptionalField(inner, f.index, f.offset, pmap.offset, pmap.size)
     return inner

@@ -4,24 +4,23 @@ Scalars, byteN, decimal128, logical adapters (enum, bits, fixed point, time), fi
 pointers, strings and unions. `codec.py` assembles them into message codecs from the model.
 """
 
-import datetime as _dt
-import enum
 import io
 import struct
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
-import construct as cs
+import construct as cs  # type: ignore[import-untyped]  # construct ships no type information
 
+from tllschema.convert import (
+    as_list, check_double, check_int, enum_value, raw_bits, raw_bytes, raw_dec128, raw_enum, raw_fixed, raw_time,
+)
 from tllschema.errors import DecodeError, EncodeError
-from tllschema.model import BitsDef, EnumDef, int_limits
+from tllschema.model import INT_TYPES, BitsDef, EnumDef, int_limits
 from tllschema.runtime import check_list, spend, string_bytes, union_pick
 from tllschema.values import (
-    _NS, Duration, TimePoint, UnionValue, bits_class, decimal128_decode, decimal128_encode, decimal_to_fixed,
-    enum_class, fixed_to_decimal,
+    Duration, UnionValue, bits_class, decimal128_decode, enum_class, fixed_to_decimal,
 )
 
+_Q2 = struct.Struct("<QQ")
 _INTS = {
     "int8": cs.Int8sl, "int16": cs.Int16sl, "int32": cs.Int32sl, "int64": cs.Int64sl,
     "uint8": cs.Int8ul, "uint16": cs.Int16ul, "uint32": cs.Int32ul, "uint64": cs.Int64ul,
@@ -46,60 +45,51 @@ def _end(stream: io.BytesIO) -> int:
     return end
 
 
-# -- scalars ---------------------------------------------------------------------------------------
+# -- scalars (input conversion: tllschema.convert, shared with the fast path) --------------------
 class Int(cs.Adapter):
-    """A little-endian integer of a TLL int type; encoding checks the Python type and the range."""
+    """A little-endian integer of a TLL int type; encoding checks the input and the range."""
 
     def __init__(self, name: str):
         super().__init__(_INTS[name])
         self.type_name = name
+        self.code = INT_TYPES[name][1]
         self.lo, self.hi = int_limits(name)
 
     def _decode(self, obj, context, path):
         return obj
 
     def _encode(self, obj, context, path):
-        if isinstance(obj, bool) or not isinstance(obj, int):
-            if isinstance(obj, bool) or not hasattr(obj, "__index__"):
-                raise EncodeError(f"expected an integer, got {type(obj).__name__} {obj!r}")
-            obj = obj.__index__()
-        if not self.lo <= obj <= self.hi:
-            raise EncodeError(f"{obj!r} does not fit {self.type_name}")
-        return obj
+        return check_int(obj, self.code, self.lo, self.hi)
 
 
 class Double(cs.Adapter):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(cs.Float64l)
 
     def _decode(self, obj, context, path):
         return obj
 
     def _encode(self, obj, context, path):
-        if isinstance(obj, bool) or not isinstance(obj, (int, float, Decimal)):
-            raise EncodeError(f"expected a number, got {type(obj).__name__} {obj!r}")
-        return float(obj)
+        return check_double(obj)
 
 
 class Decimal128(cs.Adapter):
-    """IEEE 754-2008 decimal128, BID encoding, as two little-endian u64 words (spec §2.3)."""
+    """IEEE 754-2008 decimal128, BID encoding: two little-endian u64 words (lo, hi)."""
 
-    def __init__(self):
-        super().__init__(cs.Struct("lo" / cs.Int64ul, "hi" / cs.Int64ul))
+    def __init__(self) -> None:
+        super().__init__(cs.Bytes(16))
 
     def _decode(self, obj, context, path):
-        return decimal128_decode(obj.lo, obj.hi)
+        return decimal128_decode(*_Q2.unpack(obj))
 
     def _encode(self, obj, context, path):
-        try:
-            lo, hi = decimal128_encode(obj)
-        except (ValueError, TypeError, ArithmeticError) as e:
-            raise EncodeError(str(e)) from None
-        return {"lo": lo, "hi": hi}
+        return raw_dec128(obj)
 
 
 class ByteN(cs.Adapter):
-    """`byteN`: N raw bytes, shorter input right-padded with zeros (spec §2.4)."""
+    """`byteN`: N raw bytes, shorter input right-padded with zeros."""
+
+    string = False
 
     def __init__(self, n: int):
         super().__init__(cs.Bytes(n))
@@ -109,14 +99,7 @@ class ByteN(cs.Adapter):
         return bytes(obj)
 
     def _encode(self, obj, context, path):
-        if isinstance(obj, str):
-            obj = obj.encode("utf-8")
-        elif not isinstance(obj, (bytes, bytearray, memoryview)):
-            raise EncodeError(f"expected bytes, got {type(obj).__name__}")
-        obj = bytes(obj)
-        if len(obj) > self.n:
-            raise EncodeError(f"{len(obj)} bytes do not fit byte{self.n}")
-        return obj.ljust(self.n, b"\0")
+        return raw_bytes(obj, self.n, self.string).ljust(self.n, b"\0")
 
 
 class WireText(str):
@@ -125,28 +108,22 @@ class WireText(str):
     wire: bytes
 
 
-class ByteString(cs.Adapter):
+class ByteString(ByteN):
     """`byteN` with `options.type: string`: text up to the first NUL, UTF-8 with replacement."""
 
-    def __init__(self, n: int, keep_wire: bool = False):
-        super().__init__(ByteN(n))
-        self.keep_wire = keep_wire
+    string = True
 
     def _decode(self, obj, context, path):
-        wire = obj.split(b"\0", 1)[0]
+        wire = bytes(obj).split(b"\0", 1)[0]
         text = wire.decode("utf-8", errors="replace")
-        if self.keep_wire:
-            text = WireText(text)
-            text.wire = wire
-        return text
-
-    def _encode(self, obj, context, path):
-        if not isinstance(obj, (str, bytes, bytearray, memoryview)):
-            raise EncodeError(f"expected a string, got {type(obj).__name__}")
-        return obj
+        if text.encode("utf-8") == wire:
+            return text
+        out = WireText(text)
+        out.wire = wire
+        return out
 
 
-# -- logical types (spec §4) -----------------------------------------------------------------------
+# -- logical types ---------------------------------------------------------------------------------
 _ENUMS: dict[int, type] = {}
 _BITS: dict[int, type] = {}
 
@@ -166,32 +143,19 @@ def bits_class_for(d: BitsDef) -> type:
 class EnumValue(cs.Adapter):
     """Enum: an IntEnum member, or the plain int when the value is not in the enum."""
 
-    def __init__(self, subcon, klass: type):
+    def __init__(self, subcon, klass: Any):
         super().__init__(subcon)
         self.klass = klass
 
     def _decode(self, obj, context, path):
-        try:
-            return self.klass(obj)
-        except ValueError:
-            return obj
+        return enum_value(self.klass, obj)
 
     def _encode(self, obj, context, path):
-        if isinstance(obj, enum.Enum):
-            obj = obj.name
-        if isinstance(obj, str):
-            try:
-                return int(self.klass[obj])
-            except KeyError:
-                names = ", ".join(m.name for m in self.klass)
-                raise EncodeError(f"unknown {self.klass.__name__} name {obj!r} (expected one of {names})") from None
-        if isinstance(obj, bool) or not isinstance(obj, int):
-            raise EncodeError(f"expected a {self.klass.__name__} name or integer, got {type(obj).__name__}")
-        return obj
+        return raw_enum(self.klass, obj)
 
 
 class BitsValue(cs.Adapter):
-    def __init__(self, subcon, klass: type):
+    def __init__(self, subcon, klass: Any):
         super().__init__(subcon)
         self.klass = klass
 
@@ -199,27 +163,22 @@ class BitsValue(cs.Adapter):
         return self.klass(obj)
 
     def _encode(self, obj, context, path):
-        try:
-            return self.klass._coerce(obj)
-        except (ValueError, TypeError) as e:
-            raise EncodeError(str(e)) from None
+        return raw_bits(self.klass, obj)
 
 
 class FixedPoint(cs.Adapter):
-    """fixedN: raw integer x 10^-N as a Decimal keeping its scale ('-1.50'); no rounding on encode."""
+    """fixedN: raw integer x 10^-N as a Decimal keeping its scale ('-1.50'); input rounded half-even."""
 
-    def __init__(self, subcon, precision: int):
+    def __init__(self, subcon: Int, precision: int):
         super().__init__(subcon)
         self.precision = precision
+        self.code, self.lo, self.hi = subcon.code, subcon.lo, subcon.hi
 
     def _decode(self, obj, context, path):
         return fixed_to_decimal(obj, self.precision)
 
     def _encode(self, obj, context, path):
-        try:
-            return decimal_to_fixed(obj, self.precision)
-        except (ValueError, TypeError, ArithmeticError) as e:
-            raise EncodeError(f"{e} (fixed{self.precision})") from None
+        return raw_fixed(obj, self.precision, self.code, self.lo, self.hi)
 
 
 class Chrono(cs.Adapter):
@@ -233,54 +192,10 @@ class Chrono(cs.Adapter):
         return self.kind(obj, self.resolution)
 
     def _encode(self, obj, context, path):
-        try:
-            return self._count(obj)
-        except (ValueError, TypeError, OverflowError, ArithmeticError) as e:
-            raise EncodeError(str(e)) from None
-
-    def _count(self, obj):
-        kind = self.kind
-        if isinstance(obj, bool):
-            raise TypeError(f"expected a {kind.__name__}, got bool")
-        if isinstance(obj, float) and self.is_float:
-            return obj  # a raw count, bit for bit (keeps -0.0)
-        if isinstance(obj, (int, float, Decimal)):
-            units = Fraction(obj) if not isinstance(obj, float) or obj == obj and abs(obj) != float("inf") else obj
-        elif isinstance(obj, (TimePoint, Duration)):
-            if type(obj) is not kind:
-                raise TypeError(f"expected a {kind.__name__}, got {type(obj).__name__}")
-            if obj.resolution == self.resolution:
-                units = obj.value
-            elif isinstance(obj.value, float) and not (obj.value == obj.value and abs(obj.value) != float("inf")):
-                units = obj.value
-            else:
-                units = Fraction(obj.value) * _NS[obj.resolution] / _NS[self.resolution]
-        elif isinstance(obj, str):
-            parsed = kind.parse(obj, "ns")
-            units = Fraction(parsed.value, _NS[self.resolution])
-        elif kind is TimePoint and isinstance(obj, _dt.datetime):
-            units = Fraction(TimePoint.from_datetime(obj, "ns").value, _NS[self.resolution])
-        elif kind is Duration and isinstance(obj, _dt.timedelta):
-            us = (obj.days * 86400 + obj.seconds) * 1_000_000 + obj.microseconds
-            units = Fraction(us * 1000, _NS[self.resolution])
-        else:
-            raise TypeError(f"expected a {kind.__name__} value, got {type(obj).__name__}")
-        if self.is_float:
-            return float(units)
-        if isinstance(units, float) or Fraction(units).denominator != 1:
-            raise ValueError(f"{obj!r} is not a whole number of {self.resolution}")
-        return int(units)
+        return raw_time(obj, self.resolution, self.is_float, self.kind is Duration)
 
 
 # -- composite types -------------------------------------------------------------------------------
-def _pick_list(obj: Any) -> list:
-    if obj is None:
-        return []
-    if not isinstance(obj, (list, tuple)):
-        raise EncodeError(f"expected a list, got {type(obj).__name__}")
-    return list(obj)
-
-
 def _element(i: int, fn, *args):
     """Run a parse/build step for element `i`, prefixing errors with `[i]`."""
     try:
@@ -317,7 +232,7 @@ class FixedArray(cs.Construct):
 
     def _build(self, obj, stream, context, path):
         pos = stream.tell()
-        values = _pick_list(obj)
+        values = as_list(obj)
         if len(values) > self.capacity:
             raise EncodeError(f"{len(values)} elements do not fit an array of {self.capacity}")
         self.count._build(len(values), stream, context, path)
@@ -390,7 +305,7 @@ class OffsetPointer(cs.Construct):
 
     def _build(self, obj, stream, context, path):
         pos = stream.tell()
-        values = _pick_list(obj)
+        values = as_list(obj)
         end = stream.seek(0, io.SEEK_END)
         entity = self.elem_size
         if self.version == "default" and entity >= _LARGE_ENTITY:

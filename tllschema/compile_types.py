@@ -20,7 +20,7 @@ class TypeCodegen:
     def __init__(self, messages: list[Message]):
         self.messages = messages
         self.lines: list[str] = []
-        self.names: dict[int, str] = {}  # id(definition) -> python name
+        self.names: dict[object, str] = {}  # id(definition) or (kind, id(type)) -> python name
         self.counter = 0
         self.classes: dict[int, str] = {}
 
@@ -54,9 +54,9 @@ class TypeCodegen:
             return f"_bytestring({raw})" if t.string else raw
         if t.name == "decimal128":
             return f"_dec128({raw})"
-        if t.sub is SubType.ENUM:
+        if t.sub is SubType.ENUM and t.enum is not None:
             return f"_enum_value({self.enum_var(t.enum)}, {raw})"
-        if t.sub is SubType.BITS:
+        if t.sub is SubType.BITS and t.bits is not None:
             return f"{self.bits_var(t.bits)}({raw})"
         if t.sub is SubType.FIXED:
             return f"_fixed({raw}, {t.precision})"
@@ -78,9 +78,9 @@ class TypeCodegen:
             return f"_check_double({value})"
         lo, hi = int_limits(t.name)
         code = INT_TYPES[t.name][1]
-        if t.sub is SubType.ENUM:
+        if t.sub is SubType.ENUM and t.enum is not None:
             inner = f"_raw_enum({self.enum_var(t.enum)}, {value})"
-        elif t.sub is SubType.BITS:
+        elif t.sub is SubType.BITS and t.bits is not None:
             inner = f"_raw_bits({self.bits_var(t.bits)}, {value})"
         elif t.sub is SubType.FIXED:
             return f"_raw_fixed({value}, {t.precision}, {code!r}, {lo}, {hi})"
@@ -90,12 +90,22 @@ class TypeCodegen:
             inner = value
         return f"_check_int({inner}, {code!r}, {lo}, {hi})"
 
+    def conv_var(self, t: Scalar) -> str:
+        """Module-level `f(value) -> wire value` of a scalar element type (emitted once)."""
+        key = ("c", id(t))
+        if key not in self.names:
+            var = self.names[key] = self.new("c")
+            self.emit(f"def {var}(x):")
+            self.emit(f"    return {self.to_raw(t, 'x')}")
+            self.emit()
+        return self.names[key]
+
     @staticmethod
     def is_logical(t: WireType) -> bool:
         return isinstance(t, Bytes) or (isinstance(t, Scalar) and (t.sub is not None or t.name == "decimal128"))
 
     @staticmethod
-    def code(t: WireType) -> str:
+    def code(t: Scalar | Bytes) -> str:
         if isinstance(t, Bytes):
             return f"{t.n}s"
         if t.name == "decimal128":
@@ -208,8 +218,8 @@ class TypeCodegen:
             return [f"_write_string(buf, {pos}, {value}, {ver})"]
         e = t.elem
         if isinstance(e, Scalar) and e.name != "decimal128":
-            conv = f"lambda x: {self.to_raw(e, 'x')}" if e.sub is not None else "None"
-            return [f"_write_scalar_list(buf, {pos}, {value}, {ver}, {e.size}, {e.fmt!r}, {conv})"]
+            return [f"_write_scalar_list(buf, {pos}, {value}, {ver}, {e.size}, {e.fmt!r}, "
+                    f"{self.conv_var(e)}, {e.sub is not None})"]
         return [f"_write_list(buf, {pos}, {value}, {ver}, {e.size}, {self.elem_enc(e)})"]
 
     def array_enc(self, t: Array, pos: str, value: str) -> list[str]:

@@ -5,6 +5,7 @@ names and option values in single quotes (not escaped), maps in key order, impor
 """
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from tllschema.errors import SchemeError
@@ -18,12 +19,16 @@ if TYPE_CHECKING:
 
 
 def dump(scheme: "Scheme", fmt: str = "yamls") -> str:
+    """`yamls://TEXT`, `yamls+gz://BASE64` or `sha256` (hex digest of TEXT, as the reference's
+    `tll_scheme_dump(s, "sha256")`)."""
     text = dump_text(scheme)
     if fmt == "yamls":
         return "yamls://" + text
     if fmt == "yamls+gz":
         return "yamls+gz://" + compress_text(text)
-    raise SchemeError(f"unknown dump format {fmt!r} (expected yamls or yamls+gz)")
+    if fmt == "sha256":
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    raise SchemeError(f"unknown dump format {fmt!r} (expected yamls, yamls+gz or sha256)")
 
 
 def _opts(options: dict[str, str]) -> str:
@@ -48,9 +53,9 @@ def _bits(b: BitsDef) -> str:
 
 def _type_name(t: WireType) -> str:
     if isinstance(t, Scalar):
-        if t.sub is SubType.ENUM and not t.enum.inline:
+        if t.sub is SubType.ENUM and t.enum is not None and not t.enum.inline:
             return t.enum.name
-        if t.sub is SubType.BITS and not t.bits.inline:
+        if t.sub is SubType.BITS and t.bits is not None and not t.bits.inline:
             return t.bits.name
         return t.name
     if isinstance(t, Bytes):
@@ -82,9 +87,9 @@ def field_text(f: Field) -> str:
         out += f", options: {o}"
     if isinstance(t, UnionRef) and t.union.inline:
         out += ", union: [" + ", ".join(field_text(v) for v in t.union.fields) + "]"
-    if isinstance(t, Scalar) and t.sub is SubType.ENUM and t.enum.inline:
+    if isinstance(t, Scalar) and t.sub is SubType.ENUM and t.enum is not None and t.enum.inline:
         out += ", enum: {" + ", ".join(f"'{k}': {v}" for k, v in t.enum.values.items()) + "}"
-    if isinstance(t, Scalar) and t.sub is SubType.BITS and t.bits.inline:
+    if isinstance(t, Scalar) and t.sub is SubType.BITS and t.bits is not None and t.bits.inline:
         out += f", bits: {_bit_list(t.bits)}"
     return out + "}"
 

@@ -49,3 +49,7 @@ class EncodeError(_ValueError):
 
 class DecodeError(_ValueError):
     """Bytes cannot be decoded: truncated, pointer out of bounds, invalid tag or enum value."""
+
+
+class RuntimeABIError(SchemeError, ImportError):
+    """A generated module was compiled for another tllschema runtime ABI: regenerate it."""

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 from typing import Union as _U
+
+from tllschema.errors import EncodeError, SchemeError
+from tllschema.record import Record
+
+if TYPE_CHECKING:
+    from tllschema.scheme import Scheme
 
 INT_TYPES = {
     "int8": (1, "b", True), "int16": (2, "h", True), "int32": (4, "i", True), "int64": (8, "q", True),
@@ -228,7 +235,12 @@ class Field:
 
 @dataclass(eq=False)
 class Message:
-    """A message: fields laid out back to back (packed, little-endian)."""
+    """A message: fields laid out back to back (packed, little-endian).
+
+    `decode`, `encode` and `new` use the generated fast-path class (`record_class`) once a
+    `Scheme` has bound it (`bind`); a message on its own decodes and encodes through the
+    construct reference codec (`tllschema.codec`), which needs nothing generated.
+    """
 
     name: str
     msgid: int = 0
@@ -238,7 +250,44 @@ class Message:
     unions: dict[str, UnionDef] = field(default_factory=dict)
     bits: dict[str, BitsDef] = field(default_factory=dict)
     pmap: Field | None = None
-    scheme: "object | None" = None  # the owning Scheme (set by Scheme)
+    scheme: "Scheme | None" = field(default=None, repr=False)  # the owning Scheme (set by Scheme)
+    #: The generated record class of the fast path (set by `bind`), None before.
+    record_class: type[Record] | None = field(default=None, repr=False)
+    #: `decode(body, pos=0) -> Record`: the record class's own decoder once bound (no extra call
+    #: on the hot path), the reference codec before.
+    decode: Callable[..., Record] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.decode = self._reference_decode
+
+    def bind(self, record_class: type[Record]) -> None:
+        """Decode, encode and build records with `record_class` (a generated class of this message)."""
+        self.record_class = record_class
+        self.decode = record_class.decode
+
+    def _reference_decode(self, body: Any, pos: int = 0) -> Record:
+        from tllschema import codec
+
+        return codec.decode(self, memoryview(body)[pos:] if pos else body)
+
+    def encode(self, value: Any = None, **fields: Any) -> bytes:
+        """Encode a mapping, record or keywords as this message; unset fields are zero."""
+        cls = self.record_class
+        if cls is None:
+            from tllschema import codec
+
+            return codec.encode(self, value, **fields)
+        if type(value) is cls and not fields:
+            return value.encode()
+        if value is not None and not isinstance(value, (dict, Record)):
+            raise EncodeError(f"expected a mapping or record, got {type(value).__name__}", message=self.name)
+        return cls(value, **fields).encode()
+
+    def new(self, value: Any = None, **fields: Any) -> Record:
+        """A record of this message from a mapping/record and keywords (needs a bound record class)."""
+        if self.record_class is None:
+            raise SchemeError(f"message {self.name} has no record class: load it with tllschema.load()")
+        return self.record_class(value, **fields)
 
     @property
     def size(self) -> int:
@@ -248,8 +297,6 @@ class Message:
         for f in self.fields:
             if f.name == name:
                 return f
-        from tllschema.errors import SchemeError
-
         raise SchemeError(f"message {self.name} has no field {name!r}")
 
     def arrow_schema(self) -> "object":

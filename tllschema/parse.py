@@ -8,6 +8,7 @@ already defined.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from typing import Any, Callable
 
@@ -19,6 +20,17 @@ from tllschema.model import (
 from tllschema.tree import flatten, leaves, load_yaml, parse_bool, parse_int, sorted_map, to_tree
 
 _SCALARS = set(INT_TYPES) | {"double", "decimal128"}
+
+
+def _copy_wire(t: Any) -> Any:
+    """A copy of a wire type's node chain (wrappers and the innermost scalar, which `_apply_sub`
+    may change); messages, unions, enums and bits stay shared, as the reference refers to them
+    by name."""
+    if isinstance(t, (Array, Pointer)):
+        return dataclasses.replace(t, elem=_copy_wire(t.elem))
+    if isinstance(t, (Scalar, Bytes)):
+        return copy.copy(t)
+    return t
 
 
 class _Alias:
@@ -140,10 +152,12 @@ class SchemeBuilder:
             if not -(1 << 31) <= msgid < (1 << 31):
                 raise ParseError(f"id {msgid} does not fit int32")
             msg = Message(name=name, msgid=msgid, options=flatten(entry.get("options", {})))
-            for key, store, make in (("enums", msg.enums, self._enum), ("unions", msg.unions, None),
-                                     ("bits", msg.bits, self._bits)):
-                for tname, body in sorted_map(entry.get(key), key).items():
-                    store[tname] = self._union(tname, body, msg) if make is None else make(tname, body)
+            for tname, body in sorted_map(entry.get("enums"), "enums").items():
+                msg.enums[tname] = self._enum(tname, body)
+            for tname, body in sorted_map(entry.get("unions"), "unions").items():
+                msg.unions[tname] = self._union(tname, body, msg)
+            for tname, body in sorted_map(entry.get("bits"), "bits").items():
+                msg.bits[tname] = self._bits(tname, body)
             default_optional = parse_bool(msg.options.get("defaults.optional", "false"), "defaults.optional")
             fields = entry.get("fields", [])
             if isinstance(fields, dict):
@@ -291,11 +305,11 @@ class SchemeBuilder:
                 elem = Scalar(obj.base, sub=SubType.ENUM, enum=obj)
             elif kind == "bits":
                 elem = Scalar(obj.base, sub=SubType.BITS, bits=obj)
-            else:  # alias
+            else:  # alias: its resolved options (an alias of an alias carries the inner one's), the field's own win
                 alias: _Alias = obj
-                options = dict(sorted({**flatten(alias.entry.get("options", {})), **options}.items()))
-                list_options = {**flatten(alias.entry.get("list-options", {})), **list_options}
-                elem = copy.deepcopy(alias.wire.type)
+                options = dict(sorted({**alias.wire.options, **options}.items()))
+                list_options = {**alias.wire.list_options, **list_options}
+                elem = _copy_wire(alias.wire.type)
                 inner = innermost(elem)
                 if isinstance(inner, (Scalar, Bytes)):
                     self._apply_sub(inner, options, fe, msg, fname, under_pointer, elem)
@@ -354,18 +368,16 @@ class SchemeBuilder:
             raise ParseError(f"failed to parse sub-type enum: invalid type {elem.name}")
         if sub not in fe:
             raise ParseError(f"failed to parse sub-type {sub}: inline {sub} needs an '{sub}' entry")
-        store = msg.enums if kind is SubType.ENUM else msg.bits
-        if fname in store:
+        if fname in (msg.enums if kind is SubType.ENUM else msg.bits):
             raise ParseError(f"can not create auto-{sub} {fname}, duplicate name")
-        make = self._enum if kind is SubType.ENUM else self._bits
-        d = make(fname, {"type": elem.name, sub: fe[sub]})
-        d.inline = True
-        store[fname] = d
-        elem.sub = kind
+        body = {"type": elem.name, sub: fe[sub]}
         if kind is SubType.ENUM:
-            elem.enum = d
+            e = msg.enums[fname] = elem.enum = self._enum(fname, body)
+            e.inline = True
         else:
-            elem.bits = d
+            b = msg.bits[fname] = elem.bits = self._bits(fname, body)
+            b.inline = True
+        elem.sub = kind
         return elem
 
     def _lookup(self, name: str, msg: Message):
@@ -441,7 +453,7 @@ class SchemeBuilder:
             raise ParseError(f"union {name}: no variants")
         if len(variants) > 127:
             raise ParseError(f"union {name}: too many variants for an int8 tag")
-        fields = []
+        fields: list[Field] = []
         for v in variants:
             if not isinstance(v, dict) or not v.get("name"):
                 raise ParseError(f"union {name}: union field without name")

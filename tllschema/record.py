@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 from tllschema.errors import EncodeError
 
@@ -18,9 +18,22 @@ class Record:
     NAME = ""
     MSGID = 0
     SIZE = 0
-    FIELDS: tuple = ()
-    _ATTRS: tuple = ()
-    _RAW: tuple = ()
+    FIELDS: tuple[str, ...] = ()
+    _ATTRS: tuple[str, ...] = ()
+    _CHECKS: tuple = ()  # generated: (field name, slot, check) of each plain scalar field
+
+    def __init__(self, _value: Any = None, **fields: Any) -> None:
+        if _value is not None or fields:
+            init_fields(self, _value, fields)
+
+    @classmethod
+    def decode(cls, buf: Any, pos: int = 0) -> "Record":
+        """Decode the message at `pos` of `buf`; generated record classes implement it."""
+        raise NotImplementedError(f"{cls.__name__} has no decoder")
+
+    def encode(self) -> bytes:
+        """Wire bytes of this record; generated record classes implement it."""
+        raise NotImplementedError(f"{type(self).__name__} has no encoder")
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -39,19 +52,19 @@ class Record:
     def __contains__(self, key: object) -> bool:
         return key in self.FIELDS
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.FIELDS)
 
-    def keys(self) -> tuple:
+    def keys(self) -> tuple[str, ...]:
         return self.FIELDS
 
-    def items(self) -> list:
+    def items(self) -> list[tuple[str, Any]]:
         return [(n, getattr(self, a)) for n, a in zip(self.FIELDS, self._ATTRS)]
 
     def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self.FIELDS else default
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """Field name -> logical value (nested records stay records)."""
         return dict(self.items())
 
@@ -59,7 +72,7 @@ class Record:
         if isinstance(other, Record):
             if other.NAME != self.NAME or other.FIELDS != self.FIELDS:
                 return False
-            return all(_eq(getattr(self, a), getattr(other, a)) for a in self._ATTRS)
+            return all(_eq(a, b) for (_, a), (_, b) in zip(self.items(), other.items()))
         if isinstance(other, dict):
             return self == type(self)(**other)
         return NotImplemented
@@ -68,6 +81,42 @@ class Record:
 
     def __repr__(self) -> str:
         return f"{self.NAME}(" + ", ".join(f"{n}={v!r}" for n, v in self.items()) + ")"
+
+
+class ValueRecord(Record):
+    """A record holding decoded logical values as they are: what the construct reference codec
+    returns (it needs no generated class). Read-only apart from item assignment."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, _value: Any = None, **fields: Any) -> None:
+        values = dict.fromkeys(self.FIELDS)
+        values.update(_value or {}, **fields)
+        unknown = set(values) - set(self.FIELDS)
+        if unknown:
+            raise EncodeError(f"no field {sorted(unknown)[0]!r} (fields: {', '.join(self.FIELDS)})", message=self.NAME)
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_values":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"{self.NAME} has no field {name!r}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.FIELDS:
+            raise KeyError(f"{self.NAME} has no field {key!r}")
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self.FIELDS:
+            raise KeyError(f"{self.NAME} has no field {key!r}")
+        self._values[key] = value
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(n, self._values[n]) for n in self.FIELDS]
 
 
 def _eq(a: Any, b: Any) -> bool:
@@ -82,7 +131,7 @@ def _eq(a: Any, b: Any) -> bool:
     return a == b
 
 
-def as_record(cls: type, value: Any, path: str) -> Record:
+def as_record(cls: type[Record], value: Any, path: str) -> Record:
     """Accept a record of `cls`, a dict, None (all unset) or a record of the same message name."""
     if type(value) is cls:
         return value
@@ -118,7 +167,7 @@ def init_fields(rec: Record, value: Any, fields: dict) -> None:
             raise
 
 
-def _attr_map(cls: type) -> dict[str, str]:
+def _attr_map(cls: type[Record]) -> dict[str, str]:
     """Field name -> attribute name, built once per record class."""
     m = cls.__dict__.get("_ATTR_OF")
     if m is None:

@@ -10,9 +10,16 @@ import threading
 from decimal import Decimal
 from typing import Any, Callable
 
-from tllschema.convert import out_of_range
+from tllschema.convert import as_list
 from tllschema.errors import DecodeError, EncodeError
+from tllschema.errors import RuntimeABIError as RuntimeABIError  # raised by generated modules' ABI guard
 from tllschema.values import decimal128_decode
+
+#: Version of the interface between generated modules and the helpers they import (the names
+#: and signatures in `tllschema.compile._PRELUDE`). A module from `streamproto schema compile`
+#: records the number it was generated for and refuses to import under another one. Bump it on
+#: any incompatible change to those helpers.
+RUNTIME_ABI = 1
 
 _U32 = struct.Struct("<I")
 _U16x2 = struct.Struct("<HH")
@@ -193,10 +200,7 @@ def alloc_list(buf: bytearray, pos: int, version: int, esize: int, count: int) -
 
 
 def write_list(buf: bytearray, pos: int, values: Any, version: int, esize: int, enc: Callable, path: str = "") -> None:
-    if values is None:
-        values = ()
-    elif not isinstance(values, (list, tuple)):
-        raise EncodeError(f"expected a list, got {type(values).__name__}")
+    values = as_list(values)
     start = alloc_list(buf, pos, version, esize, len(values))
     for i, v in enumerate(values):
         try:
@@ -205,23 +209,36 @@ def write_list(buf: bytearray, pos: int, values: Any, version: int, esize: int, 
             raise e.within(f"[{i}]")
 
 
-def write_scalar_list(buf: bytearray, pos: int, values: Any, version: int, esize: int, code: str, conv: Callable | None) -> None:
-    if values is None:
-        values = ()
-    elif not isinstance(values, (list, tuple)):
-        raise EncodeError(f"expected a list, got {type(values).__name__}")
+def write_scalar_list(buf: bytearray, pos: int, values: Any, version: int, esize: int, code: str,
+                      conv: Callable[[Any], Any], logical: bool) -> None:
+    """A list of scalars packed in one struct call.
+
+    `conv` is the element's input conversion (tllschema.convert). Logical elements go through
+    it first; plain ones are packed as they are (struct takes exactly what check_int /
+    check_double take) and `conv` only names the element struct refused.
+    """
+    values = as_list(values)
     start = alloc_list(buf, pos, version, esize, len(values))
-    if conv is not None:
-        values = [conv(v) for v in values]
+    if logical:
+        try:
+            values = [conv(v) for v in values]
+        except EncodeError:
+            _refused_element(values, conv)
+            raise
     try:
         struct.pack_into(f"<{len(values)}{code}", buf, start, *values)
-    except struct.error:
-        s = struct.Struct("<" + code)
-        for i, v in enumerate(values):
-            try:
-                s.pack_into(buf, start + i * esize, v)
-            except struct.error as e:
-                raise EncodeError(out_of_range(v, code, e)).within(f"[{i}]") from None
+    except struct.error as e:
+        _refused_element(values, conv)
+        raise EncodeError(f"cannot pack list: {e}") from None
+
+
+def _refused_element(values: Any, conv: Callable[[Any], Any]) -> None:
+    """Raise the EncodeError of the first element `conv` refuses, its path prefixed with [i]."""
+    for i, v in enumerate(values):
+        try:
+            conv(v)
+        except EncodeError as e:
+            raise e.within(f"[{i}]") from None
 
 
 def string_bytes(value: Any) -> bytes:
@@ -243,11 +260,8 @@ def write_string(buf: bytearray, pos: int, value: Any, version: int) -> None:
     buf.append(0)
 
 
-def write_array_count(buf: bytearray, pos: int, values: Any, code: str, capacity: int) -> list:
-    if values is None:
-        values = []
-    if not isinstance(values, (list, tuple)):
-        raise EncodeError(f"expected a list, got {type(values).__name__}")
+def write_array_count(buf: bytearray, pos: int, values: Any, code: str, capacity: int) -> list | tuple:
+    values = as_list(values)
     if len(values) > capacity:
         raise EncodeError(f"{len(values)} elements do not fit an array of {capacity}")
     struct.pack_into("<" + code, buf, pos, len(values))
@@ -270,9 +284,6 @@ def union_pick(value: Any, names: tuple, path: str = "") -> tuple[int, Any]:
         return names.index(name), v
     except ValueError:
         raise EncodeError(f"unknown union member {name!r} (expected one of {', '.join(names)})") from None
-
-
-# -- logical -> raw conversions (called by setters and encoders) -----------------------------------
 
 
 def truncated(name: str, size: int, pos: int, end: int) -> None:

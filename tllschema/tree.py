@@ -6,39 +6,53 @@ maps come out sorted by key, and a duplicate leaf is an error.
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import yaml
+from typing import Any, Mapping
 
 from tllschema.errors import ParseError
+from tllschema.yamlload import load_tree
 
-_Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+__all__ = ["parse_int", "parse_bool", "flatten", "load_yaml", "to_tree", "sorted_map", "leaves"]
 
-
-_INT_RE = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\Z")
-
-
-def parse_int(text: Any, what: str) -> int:
-    """TLL integer syntax: optional sign, decimal or 0x hex (no octal)."""
-    if not isinstance(text, str) or not _INT_RE.match(text.strip()):
-        raise ParseError(f"{what}: invalid integer {text!r}")
-    return int(text.strip(), 0) if "x" in text.lower() else int(text.strip(), 10)
+_INT_RE = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+)\Z")
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
 
 
-def parse_bool(text: Any, what: str) -> bool:
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ParseError(f"{what}: invalid boolean {text!r} (expected true/yes/1/false/no/0)")
+def _prefix(what: str) -> str:
+    return f"{what}: " if what else ""
+
+
+def parse_int(text: Any, what: str = "", error: type[Exception] = ParseError) -> int:
+    """TLL integer syntax: optional sign, then decimal digits or `0x` hex (`010` is ten: no octal).
+
+    An int (not a bool) passes through. `error(message)` is raised otherwise, the message
+    starting with `what` (the key or entry being read).
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if isinstance(text, str):
+        t = text.strip()
+        if _INT_RE.match(t):
+            return int(t, 16 if "x" in t.lower() else 10)
+    raise error(f"{_prefix(what)}invalid integer {text!r} (expected decimal or 0x hex digits)")
+
+
+def parse_bool(text: Any, what: str = "", error: type[Exception] = ParseError) -> bool:
+    """TLL boolean syntax: exactly true/yes/1 or false/no/0 (a bool passes through)."""
+    if isinstance(text, bool):
+        return text
+    if isinstance(text, str):
+        t = text.strip()
+        if t in _TRUE:
+            return True
+        if t in _FALSE:
+            return False
+    raise error(f"{_prefix(what)}invalid boolean {text!r} (expected true/yes/1/false/no/0)")
 
 
 def load_yaml(text: str, where: str) -> Any:
     """YAML text -> nested dicts/lists of strings (every scalar a string, as TLL's config does)."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise ParseError(f"{where}: invalid YAML: {e}") from None
+    return load_tree(text, where)
 
 
 def to_tree(node: Any, where: str = "") -> Any:
@@ -80,22 +94,43 @@ def _merge(dst: dict, src: dict, key: str, where: str) -> None:
         dst[k] = v
 
 
-def flatten(node: Any, prefix: str = "") -> dict[str, str]:
-    """Options map -> flat dotted keys (lists become .0000, .0001 ...), sorted by key."""
+def flatten(node: Any, where: str = "", error: type[Exception] = ParseError) -> dict[str, str]:
+    """A YAML tree -> flat dotted keys, sorted, as TLL's config holds it.
+
+    Lists become keys `0000`, `0001`... (as TLL's YAML reader numbers them), None is '',
+    bools are 'yes'/'no', numbers their text. Keys must be strings (or ints); a value of any
+    other type is an error naming its key. A scalar at the top has no key: {}.
+    """
     out: dict[str, str] = {}
-    if isinstance(node, dict):
+    _flatten(node, "", out, where, error)
+    return dict(sorted(out.items()))
+
+
+def _flatten(node: Any, key: str, out: dict[str, str], where: str, error: type[Exception]) -> None:
+    items: Any
+    if isinstance(node, Mapping):
         items = node.items()
-    elif isinstance(node, list):
+    elif isinstance(node, (list, tuple)):
         items = ((f"{i:04d}", v) for i, v in enumerate(node))
     else:
-        return {prefix: str(node)} if prefix else {}
-    for k, v in items:
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, (dict, list)):
-            out.update(flatten(v, key))
+        if not key:
+            return
+        if node is None:
+            out[key] = ""
+        elif isinstance(node, bool):
+            out[key] = "yes" if node else "no"
+        elif isinstance(node, (str, int, float)):
+            out[key] = str(node)
         else:
-            out[key] = "" if v is None else str(v)
-    return dict(sorted(out.items()))
+            raise error(f"{_prefix(where)}key {key!r} has a {type(node).__name__} value {node!r}; "
+                        "expected a scalar, a list or a mapping")
+        return
+    for k, v in items:
+        if k is None:
+            k = ""
+        elif isinstance(k, bool) or not isinstance(k, (str, int)):
+            raise error(f"{_prefix(where)}key {k!r} under {key or 'top level'!r} is not a string")
+        _flatten(v, f"{key}.{k}" if key else str(k), out, where, error)
 
 
 def sorted_map(node: Any, what: str) -> dict:

@@ -9,7 +9,7 @@ import datetime as _dt
 import enum
 import math
 import re
-from decimal import Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -71,20 +71,6 @@ class _Chrono:
         return f"{type(self).__name__}({self.value!r}, {self.resolution!r})"
 
 
-def _civil_from_days(days: int) -> tuple[int, int, int]:
-    """(year, month, day) of the proleptic Gregorian date ``days`` after 1970-01-01, for any
-    integer (the classic era/day-of-era computation; Python's floor division handles negatives)."""
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (month <= 2), month, day
-
-
 class TimePoint(_Chrono):
     """A point in time: `value` units of `resolution` since the Unix epoch (UTC)."""
 
@@ -92,23 +78,31 @@ class TimePoint(_Chrono):
 
     @property
     def datetime(self) -> _dt.datetime:
-        """As an aware UTC datetime (microsecond precision, truncated toward the past)."""
-        return _EPOCH + _dt.timedelta(microseconds=self.nanoseconds // 1000)
+        """As an aware UTC datetime (microsecond precision, truncated toward the past).
+
+        OverflowError (naming the value) outside datetime's years 1..9999; `isoformat` has no limit.
+        """
+        try:
+            return _EPOCH + _dt.timedelta(microseconds=self.nanoseconds // 1000)
+        except (OverflowError, ValueError):
+            raise OverflowError(f"{self!r} is outside the range of datetime (years 1-9999)") from None
 
     def isoformat(self) -> str:
         """ISO text exact to the resolution: `2024-09-09T14:06:21.038702405Z`.
 
-        Computed without `datetime`, so any stored value prints: years outside 0..9999 get a
-        sign (`+292277-...`, `-0001-...`); a NaN or infinite float count prints as itself.
+        Computed on integers, so any value has one: years beyond 0000..9999 are written with a
+        sign (`+10000-01-01T00:00:00Z`, `-0001-12-31T23:59:59Z`); a NaN or infinite double count
+        is written as `nan`, `inf` or `-inf`.
         """
         if isinstance(self.value, float) and not math.isfinite(self.value):
-            return str(self.value)
-        ns = self.nanoseconds
-        secs, frac = divmod(ns, 1_000_000_000)
-        days, sod = divmod(secs, 86400)
-        y, mo, d = _civil_from_days(days)
-        year = f"{y:04d}" if 0 <= y <= 9999 else f"{y:+05d}"
-        base = f"{year}-{mo:02d}-{d:02d}T{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
+            return repr(self.value)
+        days, rem = divmod(self.nanoseconds, _DAY_NS)
+        year, month, day = civil_from_days(days)
+        secs, frac = divmod(rem, 1_000_000_000)
+        hour, rem_s = divmod(secs, 3600)
+        minute, second = divmod(rem_s, 60)
+        ytext = f"{year:04d}" if 0 <= year <= 9999 else f"{'+' if year > 0 else '-'}{abs(year):04d}"
+        base = f"{ytext}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
         digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
         if digits:
             base += "." + f"{frac:09d}"[:digits]
@@ -118,7 +112,8 @@ class TimePoint(_Chrono):
 
     @classmethod
     def parse(cls, text: str, resolution: str = "ns") -> "TimePoint":
-        """ISO text (`YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+HH:MM]` or a date) -> exact TimePoint."""
+        """ISO text (`YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+HH:MM]` or a date; no zone is UTC)
+        -> TimePoint; a fraction finer than `resolution` is truncated toward zero."""
         ns = parse_iso_ns(text)
         return cls(convert_ns(ns, resolution, text), resolution)
 
@@ -145,14 +140,21 @@ class Duration(_Chrono):
 
     @classmethod
     def parse(cls, text: str, resolution: str = "ns") -> "Duration":
-        """`100ns`, `10.5us`, `123ms`, `2s`, `1m`, `1h`, `1d` -> Duration in `resolution`."""
-        m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?)\s*([a-z]+)\s*", text)
-        if not m or m.group(2) not in RESOLUTIONS:
-            raise ValueError(f"invalid duration {text!r}: expected a number with a unit such as 10ms")
-        ns = Decimal(m.group(1)) * _NS[RESOLUTIONS[m.group(2)]]
-        if ns != ns.to_integral_value():
-            raise ValueError(f"duration {text!r} is finer than a nanosecond")
-        return cls(convert_ns(int(ns), resolution, text), resolution)
+        """`100ns`, `10.5us`, `123ms`, `2s`, `1m`, `1h`, `1d` -> Duration in `resolution`
+        (a fraction finer than `resolution` is truncated toward zero)."""
+        exact = parse_duration_ns(text)
+        return cls(convert_ns(exact, resolution, text), resolution)
+
+
+_DURATION = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)\s*\Z")
+
+
+def parse_duration_ns(text: str) -> Fraction:
+    """Duration text (`10.5us`, `-2s`) -> exact nanoseconds (a Fraction: `1.5ns` stays 3/2)."""
+    m = _DURATION.match(text)
+    if not m or m.group(2) not in RESOLUTIONS:
+        raise ValueError(f"invalid duration {text!r}: expected a number with a unit such as 10ms")
+    return Fraction(Decimal(m.group(1))) * _NS[RESOLUTIONS[m.group(2)]]
 
 
 def make_time_point(value: int | float, resolution: str) -> TimePoint:
@@ -171,32 +173,70 @@ def make_duration(value: int | float, resolution: str) -> Duration:
     return d
 
 
-def convert_ns(ns: int, resolution: str, what: Any) -> int:
-    """Nanoseconds -> count of `resolution`; error when that would lose precision."""
+def convert_ns(ns: int | Fraction, resolution: str, what: Any = None) -> int:
+    """Exact nanoseconds -> whole count of `resolution`, truncated toward zero.
+
+    TLL converts time values this way (`int()` in its Python binding, integer division in its
+    convert channel): a value finer than the field's resolution loses the finer part.
+    """
     unit = _NS[RESOLUTIONS[resolution]]
-    q, r = divmod(ns, unit)
-    if r:
-        raise ValueError(f"{what} is not a whole number of {resolution}")
-    return q
+    q = int((-ns if ns < 0 else ns) // unit)
+    return -q if ns < 0 else q
+
+
+_DAY_NS = 86_400 * 1_000_000_000
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year; integer arithmetic)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of a day count since 1970-01-01 (inverse of `days_from_civil`)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS_IN_MONTH[month - 1]
 
 
 _ISO = re.compile(
-    r"\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*"
+    r"\s*([+-]?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*"
     r"(Z|[+-]\d{2}:?\d{2})?\s*\Z")
 
 
 def parse_iso_ns(text: str) -> int:
-    """ISO time text -> exact nanoseconds since the epoch."""
+    """ISO time text -> exact nanoseconds since the epoch; no zone means UTC, as in TLL."""
     m = _ISO.match(text)
     if not m:
         raise ValueError(f"invalid time point {text!r}: expected YYYY-MM-DDTHH:MM:SS[.fraction][Z]")
     y, mo, d, h, mi, s, frac, tz = m.groups()
-    try:
-        base = _dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=_dt.timezone.utc)
-    except ValueError as e:
-        raise ValueError(f"invalid time point {text!r}: {e}") from None
-    delta = base - _EPOCH
-    ns = (delta.days * 86400 + delta.seconds) * 1_000_000_000 + int((frac or "").ljust(9, "0") or 0)
+    year, month, day, hour, minute, sec = int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0)
+    if not 1 <= month <= 12:
+        raise ValueError(f"invalid time point {text!r}: month {month} is not 1..12")
+    if not 1 <= day <= _month_days(year, month):
+        raise ValueError(f"invalid time point {text!r}: day {day} is not in {year:04d}-{month:02d}")
+    if hour > 23 or minute > 59 or sec > 59:
+        raise ValueError(f"invalid time point {text!r}: time {hour:02d}:{minute:02d}:{sec:02d} is out of range")
+    secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec
+    ns = secs * 1_000_000_000 + int((frac or "").ljust(9, "0") or 0)
     if tz and tz != "Z":
         sign = 1 if tz[0] == "+" else -1
         hh, mm = int(tz[1:3]), int(tz[-2:])
@@ -278,18 +318,33 @@ class Bits:
         return f"{self.NAME}({self.as_dict()})"
 
 
-def bits_class(d: BitsDef) -> type:
+def _bit_getter(name: str) -> property:
+    def get(self: Bits) -> bool | int:
+        return self.get(name)
+
+    return property(get)
+
+
+def bits_class(d: BitsDef) -> type[Bits]:
     """A Bits subclass with one property per bit-field of `d`."""
     ns: dict[str, Any] = {"__slots__": (), "FIELDS": tuple((b.name, b.offset, b.size) for b in d.bits), "NAME": d.name}
     for b in d.bits:
         if b.name.isidentifier() and b.name not in ("value", "get", "as_dict"):
-            ns[b.name] = property(lambda self, _n=b.name: self.get(_n))
+            ns[b.name] = _bit_getter(b.name)
     return type(d.name or "Bits", (Bits,), ns)
 
 
-def enum_class(d: EnumDef) -> type:
+def enum_class(d: EnumDef) -> type[enum.IntEnum]:
     """An IntEnum for `d` (members in value order, names as declared)."""
-    return enum.IntEnum(d.name or "Enum", sorted(d.values.items(), key=lambda kv: (kv[1], kv[0])))
+    return make_int_enum(d.name, d.values)
+
+
+def make_int_enum(name: str, values: dict[str, int]) -> type[enum.IntEnum]:
+    """An IntEnum named `name` (or 'Enum') with `values`, members in value order."""
+    members = sorted(values.items(), key=lambda kv: (kv[1], kv[0]))
+    # mypy's enum plugin wants a literal class name (here it comes from the scheme) and types
+    # the functional API's result as a member rather than the class it is
+    return enum.IntEnum(name or "Enum", members)  # type: ignore[misc, return-value]
 
 
 class UnionValue(NamedTuple):
@@ -310,10 +365,19 @@ def fixed_to_decimal(raw: int, precision: int) -> Decimal:
 
 
 _PLAIN_DECIMAL = re.compile(r"\s*([+-]?)(\d+)(?:\.(\d*))?\s*\Z")
+#: Beyond this many integer digits no fixed-point raw value fits 64 bits: refused before the
+#: (exact, but possibly huge) integer is built.
+_FIXED_MAX_DIGITS = 40
 
 
 def decimal_to_fixed(value: Any, precision: int) -> int:
-    """Decimal/str/int/float -> raw integer; error if digits would be lost."""
+    """Decimal/str/int/float -> raw integer (value x 10^precision).
+
+    Places beyond `precision` are rounded half-even, as TLL's binding does with
+    `to_integral_value()` (4.555 -> 4.56, 4.545 -> 4.54). A float counts as its shortest repr
+    (4.555 is the decimal 4.555, as when written in a YAML or JSON document). The caller checks
+    the raw value's range.
+    """
     kind = type(value)
     if kind is int:
         return value * 10 ** precision
@@ -321,21 +385,24 @@ def decimal_to_fixed(value: Any, precision: int) -> int:
         m = _PLAIN_DECIMAL.match(value)
         if m:
             sign, whole, frac = m.groups()
-            frac = frac or ""
-            if len(frac) > precision:
-                if frac[precision:].strip("0"):
-                    raise ValueError(f"{value!r} has more than {precision} decimal places")
-                frac = frac[:precision]
-            raw = int(whole + frac.ljust(precision, "0"))
-            return -raw if sign == "-" else raw
+            if frac is None or len(frac) <= precision:
+                raw = int(whole + (frac or "").ljust(precision, "0"))
+                return -raw if sign == "-" else raw
+            if len(whole) <= _FIXED_MAX_DIGITS:
+                raw = int(whole + frac[:precision])
+                rest = frac[precision:]
+                if rest.strip("0"):  # round half-even on the dropped digits
+                    half = "5".ljust(len(rest), "0")
+                    if rest > half or (rest == half and raw & 1):
+                        raw += 1
+                return -raw if sign == "-" else raw
     d = to_decimal(value)
     if not d.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
-    scaled = d.scaleb(precision, context=_EXACT)
-    integral = scaled.to_integral_value(context=_EXACT)
-    if scaled != integral:
-        raise ValueError(f"{value!r} has more than {precision} decimal places")
-    return int(integral)
+    if d and d.adjusted() + precision > _FIXED_MAX_DIGITS:
+        raise OverflowError(f"{value} is out of range")
+    # quantize rounds once, exactly (a scaleb first would round to the context's precision)
+    return int(d.quantize(_SCALE[precision], rounding=ROUND_HALF_EVEN, context=_EXACT).scaleb(precision, context=_EXACT))
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -380,9 +447,10 @@ def decimal128_encode(value: Any) -> tuple[int, int]:
     d = to_decimal(value)
     if d.is_nan():
         return 0, (0x7E00000000000000 if d.is_snan() else 0x7C00000000000000)
-    sign, digits, exp = d.as_tuple()
-    if d.is_infinite():
+    sign, digits, exponent = d.as_tuple()
+    if d.is_infinite() or not isinstance(exponent, int):
         return 0, (0xF800000000000000 if sign else 0x7800000000000000)
+    exp = exponent
     coeff = int("".join(map(str, digits)) or "0")
     while exp > 6111 and coeff and coeff * 10 < _MAX_COEFF:
         coeff *= 10

@@ -11,6 +11,7 @@ import click
 import yaml
 
 import tllschema
+from tllschema import yamlload
 from streamproto.cli.dumpfmt import format_yaml_body
 
 
@@ -39,7 +40,7 @@ def _read_value(text: str) -> Any:
     if text == "-":
         text = sys.stdin.read()
     try:
-        value = yaml.safe_load(text)  # YAML is a superset of JSON; !!binary gives bytes
+        value = yamlload.load(text)  # YAML is a superset of JSON; !!binary gives bytes, timestamps stay text
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

@@ -55,7 +55,7 @@ def test_unknown_url_and_missing_file(tmp_path):
     ("Nested", {"logical": {"side": "Foo"}}, "Nested.logical.side: unknown Side name 'Foo'"),
     ("Nested", {"logical": {"price": "1e30"}}, "Nested.logical.price: 1e30 does not fit int64 (fixed3)"),
     ("Nested", {"header": {"s0": 2 ** 40}}, "Nested.header.s0: 1099511627776 does not fit int32"),
-    ("Nested", {"logical": {"qty": "1.234"}}, "Nested.logical.qty: '1.234' has more than 2 decimal places"),
+    ("Nested", {"logical": {"qty": "1.2.3"}}, "Nested.logical.qty: invalid decimal '1.2.3' (fixed2)"),
     ("Nested", {"bogus": 1}, "Nested: no field 'bogus'"),
     ("Bytes", {"text": "x" * 17}, "Bytes.text: 17 bytes do not fit byte16"),
     ("Scalars", {"u8": -1}, "Scalars.u8: -1 does not fit uint8"),
@@ -64,7 +64,8 @@ def test_unknown_url_and_missing_file(tmp_path):
     ("Arrays", {"a_i32": [1, 2, 3, 4, 5]}, "Arrays.a_i32: 5 elements do not fit an array of 4"),
     ("Unions", {"v": {"zz": 1}}, "Unions.v: unknown union member 'zz'"),
     ("Logical", {"flags": {"q": True}}, "Logical.flags: Flags has no bit 'q'"),
-    ("Logical", {"ts_us": "2024-01-01T00:00:00.0000001Z"}, "Logical.ts_us"),
+    ("Logical", {"ts_us": "2024-02-30T00:00:00Z"}, "Logical.ts_us: invalid time point '2024-02-30T00:00:00Z': day 30 is not in 2024-02"),
+    ("Logical", {"ts_us": float("nan")}, "Logical.ts_us: nan is not a finite count"),
 ])
 def test_bad_value_is_an_encode_error(golden, message, value, expected):
     msg = golden_scheme("alltypes.yaml").message(message)
@@ -110,25 +111,23 @@ def test_errors_share_one_root():
 
 
 def test_aliased_lists_cannot_blow_up_decoding():
-    """Every pointer of a forged `**int8` aims at one large block: decoding stays bounded."""
+    """Every pointer of a forged `**int8` aims at one large block: decoding stops at the element
+    budget (a few elements per byte) instead of producing n_outer x n_inner = 64M elements."""
     import struct
-    import time
 
     from tllschema import codec
 
     m = tllschema.load("yamls://- name: M\n  fields:\n    - {name: ll, type: '**int8'}\n").message("M")
-    n_outer, n_inner = 20000, 160000
+    n_outer, n_inner = 4000, 16000
     inner_at = 8 + n_outer * 8  # the shared block of int8 elements, after the outer element block
     body = bytearray(struct.pack("<IHBB", 8, n_outer & 0xFFFF, n_outer >> 16, 8))
     for i in range(n_outer):
         pos = 8 + i * 8
         off = inner_at - pos
         body += struct.pack("<IHBB", off, n_inner & 0xFFFF, n_inner >> 16, 1)
-    body += bytes(n_inner)  # ~0.3 MB of data would decode to 3.2e9 elements
+    body += bytes(n_inner)  # 48 kB of data that would decode to 6.4e7 elements
     for decode in (m.decode, lambda b: codec.decode(m, b)):
-        started = time.perf_counter()
         with pytest.raises(tllschema.DecodeError, match="far more elements than its size allows"):
             decode(bytes(body))
-        assert time.perf_counter() - started < 5
     ok = m.encode(ll=[[1, 2], [], [3]])
     assert m.decode(ok).ll == [[1, 2], [], [3]] == codec.decode(m, ok).ll
