@@ -241,7 +241,7 @@ def decode(message: Message, buf: Any) -> Record:
         raise DecodeError(f"cannot decode: {e}", message=message.name) from None
 
 
-def encode(message: Message, value: Any = None, **fields: Any) -> bytes:
+def encode(message: Message, value: Any = None, /, **fields: Any) -> bytes:
     """Encode a mapping, record or keywords as `message` -> bytes (reference tail order, spec §3.2)."""
     if fields:
         if isinstance(value, Record):

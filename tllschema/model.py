@@ -270,7 +270,7 @@ class Message:
 
         return codec.decode(self, memoryview(body)[pos:] if pos else body)
 
-    def encode(self, value: Any = None, **fields: Any) -> bytes:
+    def encode(self, value: Any = None, /, **fields: Any) -> bytes:
         """Encode a mapping, record or keywords as this message; unset fields are zero."""
         cls = self.record_class
         if cls is None:
@@ -283,7 +283,7 @@ class Message:
             raise EncodeError(f"expected a mapping or record, got {type(value).__name__}", message=self.name)
         return cls(value, **fields).encode()
 
-    def new(self, value: Any = None, **fields: Any) -> Record:
+    def new(self, value: Any = None, /, **fields: Any) -> Record:
         """A record of this message from a mapping/record and keywords (needs a bound record class)."""
         if self.record_class is None:
             raise SchemeError(f"message {self.name} has no record class: load it with tllschema.load()")

@@ -85,7 +85,7 @@ CASES = [
     # schema
     (["schema", "check", "{d}/bad.yaml"], 2, "invalid YAML"),
     (["schema", "check", "{d}/missing.yaml"], 2, "No such file or directory"),
-    (["schema", "encode", "{s}", "Transaction", "{"], 1, "VALUE is not valid YAML or JSON: line 1, column 2"),
+    (["schema", "encode", "{s}", "Transaction", "{"], 1, "VALUE is not valid YAML or JSON: line 2, column 1"),
     (["schema", "encode", "{s}", "Transaction", "[1, 2]"], 1, "VALUE must be a mapping"),
     (["schema", "encode", "{s}", "Transaction", "{id: abc}"], 1, "Transaction.id"),
     (["schema", "decode", "{s}", "Transaction", "zz"], 1, "HEX is not valid hex"),

@@ -126,7 +126,10 @@ def test_processor_config_keeps_timestamps_and_tll_integers(tmp_path):
     path.write_text("processor.objects:\n  s:\n    init: tcp://./s.sock\n"
                     "    open: {time: 2024-04-24T11:04:05.123456789, seq: 010}\n")
     _, params = load_processor_object(str(path), "s")
-    assert params == {"seq": "10", "time": "2024-04-24T11:04:05.123456789"}
+    # open parameters stay the text written, as in TLL's config; 010 is ten when read as an int
+    assert params == {"seq": "010", "time": "2024-04-24T11:04:05.123456789"}
+    from streamproto.config import parse_int
+    assert parse_int(params["seq"], "seq") == 10
 
 
 # -- dump: element options of an alias of a list of an alias -----------------------------------------
@@ -234,3 +237,12 @@ def test_cli_decodes_a_time_point_outside_datetime():
     assert r.exit_code == 0, r.output
     assert "+292278994-08-17T07:12:55.807Z" in r.output
     assert msg.decode(msg.encode(ms="+292278994-08-17T07:12:55.807Z")).ms.value == 2 ** 63 - 1
+
+
+def test_a_field_named_value_can_be_given_by_keyword():
+    """`Message.encode(value=...)` sets the field `value`, not the positional mapping."""
+    msg = tllschema.load("yamls://[{name: M, id: 1, fields: [{name: value, type: int32}]}]").message("M")
+    assert msg.encode(value=7) == (7).to_bytes(4, "little")
+    assert msg.new(value=7).value == 7
+    from tllschema import codec
+    assert codec.encode(msg, value=7) == (7).to_bytes(4, "little")
