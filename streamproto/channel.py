@@ -133,7 +133,7 @@ class Channel:
         if not log.isEnabledFor(logging.INFO):
             return
         if type(event) is State:
-            log.info("%s", state_text(text, event.state))   # type: ignore[union-attr]
+            log.info("%s", state_text(text, event.state))
             return
         control = isinstance(event, Control)
         try:

@@ -114,7 +114,7 @@ def message_text(text: str, mode: str, *, control: bool, msgid: int, seq: int, b
     if message is None:
         return True, head + "\n  (message not found)"
     try:
-        lines = format_fields(message, message.decode(body))   # type: ignore[attr-defined]
+        lines = format_fields(message, message.decode(body))
     except Exception as e:   # noqa: BLE001 - a body that does not decode is reported, not raised
         return False, (head + f"\n  Failed to format message {message.name}: {e}\n"
                        + hexdump(bytes(body)))

@@ -1,8 +1,9 @@
 """What a channel hands its user: Data, Control and State events (shared by every channel)."""
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 #: Channel state names, as TLL reports them (STATE msgid in the golden logs: 1, 2, 3, 0, 4).
 CLOSED, OPENING, ACTIVE, CLOSING, ERROR = "Closed", "Opening", "Active", "Closing", "Error"
@@ -10,10 +11,18 @@ STATES = (CLOSED, OPENING, ACTIVE, CLOSING, ERROR)
 STATE_IDS = {CLOSED: 0, OPENING: 1, ACTIVE: 2, CLOSING: 3, ERROR: 4}
 
 
+class Kind(enum.IntEnum):
+    """Message type, as TLL's ``msg->type``: ``msg.kind is Kind.DATA`` / ``Kind.CONTROL``."""
+
+    DATA = 0
+    CONTROL = 1
+
+
 @dataclass(slots=True)
 class Data:
     """A data message: ``msgid``, ``seq``, raw ``body``; ``addr`` = connection id on servers."""
 
+    kind: ClassVar[Kind] = Kind.DATA   # a class attribute, not a field: nothing per message
     msgid: int
     seq: int
     body: bytes
@@ -27,6 +36,7 @@ class Control:
     ``data`` optionally holds the decoded body as a plain dict.
     """
 
+    kind: ClassVar[Kind] = Kind.CONTROL
     name: str
     msgid: int
     seq: int = 0
@@ -48,20 +58,6 @@ Event = Union[Data, Control, State]
 __all__ = ["Data", "Control", "State", "Event", "STATES", "STATE_IDS",
            "CLOSED", "OPENING", "ACTIVE", "CLOSING", "ERROR"]
 
-
-# --- message kind and storage control ids (storage helper; additive) ------------------------
-import enum as _enum
-
-
-class Kind(_enum.IntEnum):
-    """Message type, as TLL's ``msg->type``: ``msg.kind is Kind.DATA`` / ``Kind.CONTROL``."""
-
-    DATA = 0
-    CONTROL = 1
-
-
-Data.kind = Kind.DATA          # class attributes, not fields: cost nothing per message
-Control.kind = Kind.CONTROL
 
 #: Control msgids of TLL's storage channels (file:// and rotate+ control schemes).
 SEEK, END_OF_DATA, ROTATE = 10, 20, 150

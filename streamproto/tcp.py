@@ -120,7 +120,7 @@ def listen(url: Url, prefixes: tuple[str, ...] = ()) -> list[socket.socket]:
             socks.append(s)
             if family != socket.AF_UNIX:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and sockaddr[0] == "::":  # type: ignore[index]
+            if family == socket.AF_INET6 and sockaddr[0] == "::":
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             try:
                 s.bind(sockaddr)
@@ -355,14 +355,14 @@ class TcpServer(_FramedMixin):
 
     def post_frames(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Write already framed bytes (many frames at once) to connection ``addr``."""
-        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        conn = self.connections.get(addr)
         if conn is None or conn.transport is None or conn.transport.is_closing():
             raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
         conn.transport.write(data)
 
     def write_buffer_size(self, addr: int) -> int:
         """Bytes written to connection ``addr`` but not yet accepted by its socket."""
-        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        conn = self.connections.get(addr)
         if conn is None or conn.transport is None:
             raise ChannelError(f"{self.name}: unknown connection {addr}")
         return conn.transport.get_write_buffer_size()
@@ -370,7 +370,7 @@ class TcpServer(_FramedMixin):
     def set_write_limits(self, addr: int, high: int, low: int | None = None) -> None:
         """Write-buffer watermarks of one connection: ``WriteFull`` is emitted once more than
         ``high`` bytes are buffered, ``WriteReady`` when it drained to ``low`` again."""
-        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        conn = self.connections.get(addr)
         if conn is None or conn.transport is None:
             raise ChannelError(f"{self.name}: unknown connection {addr}")
         conn.transport.set_write_buffer_limits(high=high, low=low)

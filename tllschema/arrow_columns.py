@@ -514,7 +514,7 @@ class MessageColumns:
             produced = [f.name for f in fields]
             self._order = [produced.index(n) for n in names]
         self._row = _record_expand(msg)
-        self._decode_body = msg.decode  # type: ignore[attr-defined]
+        self._decode_body = msg.decode
         self._dicts: list[list] = []
         for f in self.fields:
             top = next(x for x in msg.fields if not x.pmap and f.name in

@@ -22,7 +22,7 @@ import io
 import weakref
 from typing import Any
 
-import construct as cs  # type: ignore[import-untyped]  # construct ships no type information
+import construct as cs
 
 from tllschema.codec_types import (
     BAD_INPUT, BitsValue, ByteN, ByteString, Chrono, Decimal128, Double, EnumValue, FixedArray, FixedPoint,

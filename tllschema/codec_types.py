@@ -8,7 +8,7 @@ import io
 import struct
 from typing import Any
 
-import construct as cs  # type: ignore[import-untyped]  # construct ships no type information
+import construct as cs
 
 from tllschema.convert import (
     as_list, check_double, check_int, enum_value, raw_bits, raw_bytes, raw_dec128, raw_enum, raw_fixed, raw_time,

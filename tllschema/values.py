@@ -54,7 +54,7 @@ class _Chrono:
 
     def __eq__(self, other: object) -> bool:
         if type(other) is type(self):
-            a, b = self.exact_ns(), other.exact_ns()  # type: ignore[attr-defined]
+            a, b = self.exact_ns(), other.exact_ns()
             return a == b or (a != a and b != b)  # NaN equals NaN as a stored value
         return NotImplemented
 
@@ -64,7 +64,7 @@ class _Chrono:
 
     def __lt__(self, other: "_Chrono") -> bool:
         if type(other) is type(self):
-            return self.exact_ns() < other.exact_ns()  # type: ignore[attr-defined]
+            return self.exact_ns() < other.exact_ns()
         return NotImplemented
 
     def __repr__(self) -> str:
@@ -344,7 +344,7 @@ def make_int_enum(name: str, values: dict[str, int]) -> type[enum.IntEnum]:
     members = sorted(values.items(), key=lambda kv: (kv[1], kv[0]))
     # mypy's enum plugin wants a literal class name (here it comes from the scheme) and types
     # the functional API's result as a member rather than the class it is
-    return enum.IntEnum(name or "Enum", members)  # type: ignore[misc, return-value]
+    return enum.IntEnum(name or "Enum", members)  # type: ignore[return-value]
 
 
 class UnionValue(NamedTuple):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import IO, Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information (types-PyYAML is not a dependency)
+import yaml
 
 from tllschema.errors import ParseError
 
@@ -34,7 +34,7 @@ _BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
 _NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
 
 
-class Loader(_CSafe):  # type: ignore[misc, valid-type]  # PyYAML's loaders are untyped classes picked at run time
+class Loader(_CSafe):
     """SafeLoader typing only null, true/false, TLL integers and plain floats (no timestamps)."""
 
 

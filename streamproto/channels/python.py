@@ -126,7 +126,7 @@ class PythonChannel(Channel):
     def deliver(self, msg: Any) -> None:
         """A message the object hands to ``_callback``: this channel's event."""
         if isinstance(msg, Record):
-            self._emit(Data(msg.MSGID, 0, msg.encode()))   # type: ignore[attr-defined]
+            self._emit(Data(msg.MSGID, 0, msg.encode()))
             return
         mtype = msg.type if isinstance(msg.type, Type) else Type(int(msg.type))
         body = bytes(msg.data) if msg.data is not None else b""

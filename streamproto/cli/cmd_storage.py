@@ -125,7 +125,7 @@ def read_cmd(source: str, seq_range: str | None, dump_seq: bool, fmt: str, raw: 
                 out.write(json.dumps(rec, default=_json_default) + "\n")
             else:
                 if data is not None:
-                    out.write(format_message_yaml(m.seq, name, data))
+                    out.write(format_message_yaml(m.seq, name or f"msgid {m.msgid}", data))
                 else:
                     out.write(format_message_yaml(m.seq, name or f"msgid {m.msgid}", None,
                                                   {"msgid": m.msgid, "size": len(m.body),

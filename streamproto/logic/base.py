@@ -167,7 +167,7 @@ class Base:
         self.state = State.Closing
         try:
             if self.CLOSE_POLICY == ClosePolicy.Long:
-                self._close(force)      # type: ignore[call-arg]
+                self._close(force)
             else:
                 self._close()
         finally:

@@ -284,7 +284,7 @@ class ChannelHandle:
             if msgid is None:
                 m_msgid = data.MSGID
             try:
-                data = data.encode()           # type: ignore[attr-defined]  # generated records
+                data = data.encode()
             except StreamprotoError:
                 raise
             except Exception as e:   # noqa: BLE001 - tllschema EncodeError

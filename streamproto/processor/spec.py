@@ -320,7 +320,7 @@ def build(root: Config, *, source: str = "config", allow_sys: bool = True,
         raise ConfigError(f"{source}: processor.objects is empty or missing")
 
     if only is not None and only not in objs.keys():
-        named = {n.get("name", k) for k in objs.keys() if (n := objs.sub(k)) is not None}
+        named = {o.get("name", k) for k in objs.keys() if (o := objs.sub(k)) is not None}
         if only not in named:
             raise ConfigError(f"{source}: no object {only!r} in processor.objects "
                               f"(have: {', '.join(sorted(named))})")
