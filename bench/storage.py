@@ -215,7 +215,7 @@ def main() -> None:
         line("floor: struct write", n, fw)
         for label, buf, io in (("write (mmap, default)", 0, "mmap"), ("write (posix, pwrite)", 0, "posix"),
                                ("write (posix, buffer=1mb)", 1 << 20, "posix")):
-            line(label, n, best(R, lambda: write(p, n, buf, io)), fw)
+            line(label, n, best(R, lambda buf=buf, io=io: write(p, n, buf, io)), fw)
         fr = best(R, lambda: floor_read(p))
         line("floor: struct read", n, fr)
         line("read", n, best(R, lambda: read(p, n)), fr)
@@ -225,24 +225,23 @@ def main() -> None:
         wz = {}
         for label, buf, io in (("write lz4 (mmap, default)", 0, "mmap"),
                                ("write lz4 (posix, buffer=1mb)", 1 << 20, "posix")):
-            wz[label] = best(R, lambda: write(pz, n, buf, io, lz4=True))
+            wz[label] = best(R, lambda buf=buf, io=io: write(pz, n, buf, io, lz4=True))
         B, blocks = lz4_records(pz)
         assert sum(map(len, blocks)) == n
         name, window = writer_window()
         floors = {}
         for fname, win in ((f"{name} (writer)", window), ("no dictionary", lambda i, prev: 0),
                            ("last 4096 bytes", lambda i, prev: 4096)):
-            pairs = lz4_dict_views(blocks, win, 1)
-            floors[fname] = best(R, lambda: floor_lz4_write(pairs))
-            del pairs
+            wpairs = lz4_dict_views(blocks, win, 1)
+            floors[fname] = best(R, lambda wpairs=wpairs: floor_lz4_write(wpairs))
         fzw = floors[f"{name} (writer)"]
         for fname, dt in floors.items():
             line(f"floor: compress, {fname}", n, dt)
         for label, dt in wz.items():
             line(label, n, dt, fzw)
-        pairs = lz4_dict_views(blocks, lambda i, prev: 65536, 0)
-        fzr = best(R, lambda: floor_lz4_read(pairs, min(B, 4096)))
-        del pairs
+        rpairs = lz4_dict_views(blocks, lambda i, prev: 65536, 0)
+        fzr = best(R, lambda rpairs=rpairs: floor_lz4_read(rpairs, min(B, 4096)))
+        del rpairs, wpairs
         line("floor: decompress, block history", n, fzr)
         line("read lz4", n, best(R, lambda: read(pz, n)), fzr,
              f"  (file {os.path.getsize(pz) / os.path.getsize(p):.2f} of plain)")

@@ -18,6 +18,7 @@ import struct
 
 import lz4.block
 
+from streamproto.errors import StorageError
 from streamproto.events import Data
 from streamproto.storage.format import (
     MARKER, MIN_RECORD, StorageFormatError, UFRAME, frame_value,
@@ -57,7 +58,7 @@ class Cursor:
             try:
                 self.buf = os.pread(self.fd, max(self.window, n), pos)
             except OSError as e:
-                raise StorageFormatError(self.path, pos, f"read failed: {e.strerror}") from None
+                raise StorageError(f"{self.path}: read at offset {pos} failed: {e.strerror}") from None
             self.base, off = pos, 0
         return self.buf[off:off + n]
 

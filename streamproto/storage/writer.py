@@ -14,9 +14,25 @@ record at its tail is cut off and writing continues after the last complete reco
 call per record, and other processes' readers see a record as soon as ``post`` returns (the
 frame word is stored last, so a reader never sees half a record). It keeps one zero block after
 the current block (``extra_space``), so the reference's mmap readers never fault.
-``io="posix"`` writes with ``pwrite`` and no padding. ``stored_scheme`` is put into a new file's metadata verbatim (convert); else
-``scheme`` is stored as the reference does (``yamls+gz``). ``buffer=N`` batches up to N bytes in memory before writing (``flush()`` writes
-now); the default ``0`` writes every record as it is posted, so other readers see it at once.
+``io="posix"`` writes with ``pwrite`` and no padding. ``stored_scheme`` is put into a new file's
+metadata verbatim (convert); else ``scheme`` is stored as the reference does (``yamls+gz``).
+
+Failures. ``post`` returns only once the record is stored: written with ``pwrite`` (short writes
+are continued), or copied into the map over file space reserved beforehand. ``io=mmap`` reserves
+space with ``posix_fallocate`` in chunks of :data:`RESERVE` bytes inside the file's size (the
+size stays the reference's), so a full disk is a :class:`StorageWriteError` at ``post``, never a
+SIGBUS; a file keeps at most one chunk of allocated zeros after its data. When a write fails the
+writer goes back to what is stored: bytes of the failed write are removed from the file, and
+``last_seq``, ``first_seq``, the block position and the LZ4 state are those of the last stored
+record. Nothing reported as failed is written later; the next ``post`` tries again (after space
+was freed, it succeeds).
+
+``buffer=N`` batches records in memory and writes them when more than N bytes are waiting, on
+``flush()`` and on ``close()``; the default ``0`` writes every record as it is posted (other
+readers see it at once). With a buffer, ``post`` returning means *accepted*: the records are
+stored when the write that carries them succeeds (``stored_seq`` is the last stored seq). When
+that write fails, every record of the batch is dropped and the error counts them
+(:attr:`StorageWriteError.lost`); ``last_seq`` goes back to ``stored_seq``.
 
 Unlike the reference: a record is never written across a block boundary (bodies over
 ``block - 22`` bytes, or LZ4 records over ``block - 5``, are refused); nothing is placed in the
@@ -24,6 +40,7 @@ last 16 bytes of a block; an LZ4 block always starts with an absolute seq.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import mmap
@@ -36,7 +53,7 @@ import lz4.block
 
 from streamproto.errors import ChannelError, StorageError
 from streamproto.storage.base import Closeable, MetaView
-from streamproto.storage.cursor import HIST_KEEP
+from streamproto.storage.cursor import HIST_KEEP, Cursor
 from streamproto.storage.format import (
     COMPRESSION, DEFAULT_BLOCK, MARKER, MIN_RECORD, FileMeta, block_header, encode_meta,
 )
@@ -49,10 +66,26 @@ _MSG = struct.Struct("<iq")
 _WORD = struct.Struct("<I")
 _LZ4_FRAME = struct.Struct("<I")
 LZ4_WINDOW = 4096
+#: Bytes of file space reserved (``posix_fallocate``) at a time before ``io=mmap`` writes there.
+RESERVE = 256 * 1024
+_NO_FALLOCATE = {errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV}
 
 
 class SeqError(StorageError, ChannelError):
     """A post with a seq that is not greater than the last stored one."""
+
+
+class StorageWriteError(StorageError):
+    """A write failed (full disk, quota, I/O error); what it reports is not stored, now or later.
+
+    ``path``: the file; ``lost``: how many posted records were dropped (the failing one, and with
+    ``buffer`` the earlier ones still waiting); ``stored_seq``: the last seq in the file (None:
+    no record). The writer is usable again: its state is what the file holds.
+    """
+
+    def __init__(self, message: str, path: str, lost: int, stored_seq: int | None):
+        super().__init__(message)
+        self.path, self.lost, self.stored_seq = path, lost, stored_seq
 
 
 def scheme_string(scheme: Any) -> str:
@@ -68,6 +101,19 @@ def scheme_string(scheme: Any) -> str:
     return load_scheme(scheme).dump("yamls+gz")
 
 
+def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset``, continuing short writes (OSError on failure)."""
+    n = len(data)
+    done = os.pwrite(fd, data, offset)
+    if done != n:
+        with memoryview(data) as v:
+            while done < n:
+                k = os.pwrite(fd, v[done:], offset + done)
+                if k <= 0:
+                    raise OSError(errno.EIO, "write stored no bytes")
+                done += k
+
+
 class FileWriter(MetaView, Closeable):
     """Appends messages to a ``file://`` storage file (see module docstring)."""
 
@@ -77,6 +123,8 @@ class FileWriter(MetaView, Closeable):
                  overwrite: bool = False, access_mode: int = 0o644, buffer: int = 0,
                  stored_scheme: str | None = None):
         self.path = os.fspath(path)
+        self._fd = -1
+        self._mm: mmap.mmap | None = None
         if isinstance(compression, str):
             if compression not in COMPRESSION:
                 raise StorageError(f"{self.path}: unknown compression {compression!r} (none, lz4)")
@@ -89,20 +137,25 @@ class FileWriter(MetaView, Closeable):
             raise StorageError(f"{self.path}: block size {block} out of range (1kb..2gb)")
         self.autoseq = autoseq
         self._io = io
-        self._mm: mmap.mmap | None = None
         self._buffer = buffer
         self._extra_bytes = extra_space if extra_space is not None else (1 if io == "mmap" else 0)
         if os.path.isdir(self.path):
             raise StorageError(f"cannot open {self.path} for writing: is a directory")
-        self._fd = -1
-        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        if exists and not overwrite:
-            self._reopen()
-        else:
-            meta = FileMeta(block=block, version=version, compression=compression,
-                            scheme=stored_scheme if stored_scheme is not None
-                            else scheme_string(scheme))
-            self._create(meta, access_mode)
+        try:
+            exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        except OSError as e:
+            raise StorageError(f"cannot open {self.path} for writing: {e.strerror}") from None
+        try:
+            if exists and not overwrite:
+                self._reopen()
+            else:
+                meta = FileMeta(block=block, version=version, compression=compression,
+                                scheme=stored_scheme if stored_scheme is not None
+                                else scheme_string(scheme))
+                self._create(meta, access_mode)
+        except BaseException:
+            self._release()
+            raise
         self._scheme_arg = scheme
 
     # -- open ------------------------------------------------------------------------------
@@ -120,21 +173,27 @@ class FileWriter(MetaView, Closeable):
             raise StorageError(f"{self.path}: metadata of {len(raw)} bytes (scheme included) does "
                                f"not fit a block of {meta.block} bytes")
         d, base = os.path.split(os.path.abspath(self.path))
+        if not os.path.isdir(d):
+            raise StorageError(f"cannot create {self.path}: directory {d} does not exist")
         try:
             self._fd, tmp = tempfile.mkstemp(prefix=base + ".", dir=d)
         except OSError as e:
             raise StorageError(f"cannot create {self.path}: {e.strerror}") from None
         try:
             os.fchmod(self._fd, access_mode)
-            os.pwrite(self._fd, raw, 0)
+            _pwrite_all(self._fd, raw, 0)
             self._lock()
             os.rename(tmp, self.path)
-        except BaseException:
+        except BaseException as e:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-            if os.path.exists(tmp):
+            try:
                 os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(e, OSError):
+                raise StorageError(f"cannot create {self.path}: {e.strerror}") from None
             raise
         self.meta = FileMeta(meta.block, meta.version, meta.compression, meta.scheme, 0, len(raw))
         self._setup(pos=len(raw), bs=0, fsize=len(raw), last=None, first=None,
@@ -146,12 +205,12 @@ class FileWriter(MetaView, Closeable):
         except OSError as e:
             raise StorageError(f"cannot open {self.path} for writing: {e.strerror}") from None
         self._lock()
+        with FileReader(self.path) as r:
+            self.meta = r.meta
+            first = r.first_seq
+            c = r.scan_end()
+        B = self.meta.block
         try:
-            with FileReader(self.path) as r:
-                self.meta = r.meta
-                first = r.first_seq
-                c = r.scan_end()
-            B = self.meta.block
             fsize = os.fstat(self._fd).st_size
             pos, bs, cut = c.pos, c.bs, c.pos
             if pos == bs and bs:                    # next block not started: header needed
@@ -165,19 +224,19 @@ class FileWriter(MetaView, Closeable):
                                 self.path, fsize - cut, cut)
                 os.ftruncate(self._fd, cut)
                 fsize = cut
-            same = pos == c.pos                     # still appending inside the scanned block
-            self._setup(pos=pos, bs=bs, fsize=fsize, last=c.last_seq, first=first,
-                        hist=c.hist if same else bytearray(), block_has_data=same and bool(c.hist))
-        except BaseException:
-            os.close(self._fd)
-            self._fd = -1
-            raise
+        except OSError as e:
+            raise StorageError(f"cannot open {self.path} for writing: {e.strerror}") from None
+        same = pos == c.pos                     # still appending inside the scanned block
+        self._setup(pos=pos, bs=bs, fsize=fsize, last=c.last_seq, first=first,
+                    hist=c.hist if same else bytearray(), block_has_data=same and bool(c.hist))
 
     def _setup(self, *, pos: int, bs: int, fsize: int, last: int | None, first: int | None,
                hist: bytearray, block_has_data: bool) -> None:
         B = self.meta.block
         self._pos, self._bs, self._fsize = pos, bs, fsize
+        self._rsv = pos                        # bytes before pos hold data: allocated
         self.last_seq, self.first_seq = last, first
+        self.stored_seq = last
         self._hist = hist
         self._block_has_data = block_has_data
         self._lz4 = self.meta.compression == 1
@@ -188,18 +247,25 @@ class FileWriter(MetaView, Closeable):
         self._extra = -(-self._extra_bytes // B) * B
         self._wbuf = bytearray()
         self._wpos = pos
-        if self._extra:
-            end = bs + B if (pos != bs or not bs) else bs
-            self._extend(end + self._extra)
-        if self._io == "mmap":
-            self._mm = mmap.mmap(self._fd, self._fsize)
+        self._pending = 0
+        self._ok: tuple = ()
+        try:
+            if self._extra:
+                end = bs + B if (pos != bs or not bs) else bs
+                self._extend(end + self._extra)
+            if self._io == "mmap":
+                self._mm = mmap.mmap(self._fd, self._fsize)
+        except OSError as e:
+            raise StorageError(f"cannot open {self.path} for writing: {e.strerror}") from None
 
     def _extend(self, size: int) -> None:
+        """Grow the file with zeros (sparse) to ``size`` and map it all."""
         if size > self._fsize:
             os.ftruncate(self._fd, size)
             self._fsize = size
             if self._mm is not None:
                 self._mm.close()
+                self._mm = None
                 self._mm = mmap.mmap(self._fd, size)
 
     # -- properties ------------------------------------------------------------------------
@@ -215,8 +281,9 @@ class FileWriter(MetaView, Closeable):
     def post(self, msgid: int, seq: int, body: bytes | bytearray | memoryview = b"") -> int:
         """Store one message; returns its seq (assigned when ``autoseq``).
 
-        Raises SeqError when ``seq <= last_seq`` and StorageError when the record cannot fit a
-        block. Nothing is written when an error is raised.
+        Raises SeqError when ``seq <= last_seq``, StorageError when the record cannot fit a
+        block (nothing changes then) and StorageWriteError when it cannot be stored (the writer
+        is back at what the file holds; see the module docstring).
         """
         if self._fd < 0:
             raise StorageError(f"{self.path}: writer is closed")
@@ -227,28 +294,51 @@ class FileWriter(MetaView, Closeable):
             raise SeqError(f"{self.path}: seq {seq} is not greater than the last stored seq {last}")
         B = self.meta.block
         if self._lz4:
-            self._post_lz4(msgid, seq, body)
+            if 12 + len(body) > B:
+                raise StorageError(f"{self.path}: message seq {seq} of {len(body)} bytes does not fit "
+                                   f"a block of {B} bytes")
+            if not self._wbuf:
+                self._snapshot(seq)
+            try:
+                self._post_lz4(msgid, seq, body)
+            except OSError as e:
+                self._fail(e, seq, "extending the file")
         else:
             size = 17 + len(body)
             if size > B - 5:
                 raise StorageError(f"{self.path}: message seq {seq} of {len(body)} bytes does not fit "
                                    f"a block of {B} bytes (largest body: {B - 22})")
             pos = self._pos
-            if pos + size > self._bs + B or pos == self._bs and self._bs:
-                pos = self._new_block(pos)
-            mm = self._mm
             end = pos + size
-            if mm is not None and not self._wbuf and not self._buffer and end <= self._fsize:
-                # write-through into the map: body first, the frame word last
-                _MSG.pack_into(mm, pos + 4, msgid, seq)
-                mm[pos + 16:end - 1] = body
-                mm[end - 1] = 0x80
-                _WORD.pack_into(mm, pos, size | self._mask)
-                self._pos = self._wpos = end
-                self.last_seq = seq
-                if self.first_seq is None:
-                    self.first_seq = seq
-                return seq
+            if end <= self._bs + B and (pos != self._bs or not self._bs):
+                mm = self._mm
+                if mm is not None and not self._wbuf and not self._buffer:
+                    if end > self._rsv:
+                        try:
+                            self._reserve(end)
+                        except OSError:
+                            pass                # no room reserved: pwrite what fits (flush)
+                    if end <= self._rsv:
+                        # write-through into reserved map space: body first, the frame word last
+                        _MSG.pack_into(mm, pos + 4, msgid, seq)
+                        mm[pos + 16:end - 1] = body
+                        mm[end - 1] = 0x80
+                        _WORD.pack_into(mm, pos, size | self._mask)
+                        self._pos = self._wpos = end
+                        self.last_seq = self.stored_seq = seq
+                        if self.first_seq is None:
+                            self.first_seq = seq
+                        return seq
+                if not self._wbuf:
+                    self._snapshot(seq)
+            else:
+                if not self._wbuf:
+                    self._snapshot(seq)
+                try:
+                    pos = self._new_block(pos)
+                except OSError as e:
+                    self._fail(e, seq, "extending the file")
+                end = pos + size
             w = self._wbuf
             w += self._rec(size | self._mask, msgid, seq)
             w += body
@@ -257,6 +347,7 @@ class FileWriter(MetaView, Closeable):
         self.last_seq = seq
         if self.first_seq is None:
             self.first_seq = seq
+        self._pending += 1
         if len(self._wbuf) > self._buffer:
             self.flush()
         return seq
@@ -281,13 +372,11 @@ class FileWriter(MetaView, Closeable):
 
     def _post_lz4(self, msgid: int, seq: int, body: Any) -> None:
         B = self.meta.block
-        if 12 + len(body) > B:
-            raise StorageError(f"{self.path}: message seq {seq} of {len(body)} bytes does not fit "
-                               f"a block of {B} bytes")
         pos = self._pos
         started = pos != self._bs or not self._bs
-        if started and self._block_has_data:
-            u = _MSG.pack(msgid, seq - self.last_seq) + bytes(body)
+        last = self.last_seq
+        if started and self._block_has_data and last is not None:
+            u = _MSG.pack(msgid, seq - last) + bytes(body)
             c = self._compress(u, self._hist)
         else:
             u = _MSG.pack(msgid, seq) + bytes(body)
@@ -306,10 +395,7 @@ class FileWriter(MetaView, Closeable):
         w += c
         w.append(0x80)
         self._pos = pos + size
-        h = self._hist
-        h += u
-        if len(h) > 4 * HIST_KEEP:
-            del h[:-HIST_KEEP]
+        self._hist += u          # trimmed once stored (flush): a rollback cuts back to a length
         self._block_has_data = True
 
     @staticmethod
@@ -322,41 +408,194 @@ class FileWriter(MetaView, Closeable):
         finally:
             d.release()
 
+    # -- stored state, reservation, failure ------------------------------------------------
+    def _snapshot(self, seq: int) -> None:
+        """Remember the stored state before the first record of a batch enters the buffer."""
+        self._ok = (self._pos, self._bs, self.last_seq, self.first_seq, self._block_has_data,
+                    self._hist, len(self._hist), seq)
+
+    def _rollback(self) -> None:
+        """Forget the records of the pending batch: back to the state of the stored data."""
+        pos, bs, last, first, has_data, hist, hlen, _ = self._ok
+        self._pos = self._wpos = pos
+        self._bs = bs
+        self.last_seq, self.first_seq = last, first
+        self._block_has_data = has_data
+        del hist[hlen:]
+        self._hist = hist
+        self._wbuf = bytearray()    # a new one: a failed write may still hold a view of the old
+        self._pending = 0
+
+    def _holds(self) -> str:
+        last = self.last_seq
+        return f"the file holds seqs up to {last}" if last is not None else "the file holds no record"
+
+    def _fail(self, e: OSError, seq: int | None, what: str) -> None:
+        """Roll back the pending batch (and the record of seq ``seq`` being posted, if given)
+        and raise StorageWriteError for the OS error ``e``."""
+        first = self._ok[-1] if self._ok else seq
+        last = seq if seq is not None else self.last_seq
+        lost = self._pending + (seq is not None)
+        self._rollback()
+        which = f"seq {last}" if lost <= 1 else f"{lost} buffered records (seq {first} to {last})"
+        raise StorageWriteError(f"{self.path}: {which} not stored: {e.strerror or e} ({what}); "
+                                f"{self._holds()}", self.path, lost, self.last_seq) from None
+
+    def _salvage(self, e: OSError, what: str, done: int) -> None:
+        """A write of the pending batch failed after ``done`` bytes: keep the complete records
+        among them, cut the rest off, take the state from the file and raise StorageWriteError.
+
+        The records kept are the ones other readers may already have delivered; the one torn
+        by the failure (never delivered: its tail is missing) and all after it are dropped.
+        """
+        pos, bs, last, first, _, hist, hlen, _ = self._ok
+        pending, last_pending = self._pending, self.last_seq
+        kept: list = []
+        c = None
+        if done:
+            c = Cursor(self._fd, self.path, self.meta.block, self.meta.version, self._lz4, pos, bs)
+            c.last_seq = last
+            if self._lz4 and hlen:
+                c.hist = bytearray(memoryview(hist)[:hlen])
+                c.delta = last if last is not None else 0
+            try:
+                c.read(kept, pending)
+            except StorageError:
+                kept = []
+        if kept and c is not None:
+            self._rollback()
+            cut = c.pos
+            self._pos = self._wpos = cut
+            self._bs = c.bs
+            self.last_seq = c.last_seq
+            if first is None:
+                self.first_seq = kept[0].seq
+            self._hist = c.hist if self._lz4 else bytearray()
+            self._block_has_data = bool(self._hist)
+        else:
+            self._rollback()
+            cut = pos
+        self._cut(cut, pos + done - cut)
+        self.stored_seq = self.last_seq
+        lost = pending - len(kept)
+        if lost == 1:
+            which = f"seq {last_pending}"
+        else:
+            after = f"after seq {self.last_seq}, " if self.last_seq is not None else ""
+            which = f"{lost} buffered records ({after}up to seq {last_pending})"
+        raise StorageWriteError(f"{self.path}: {which} not stored: {e.strerror or e} ({what}); "
+                                f"{self._holds()}", self.path, lost, self.last_seq) from None
+
+    def _reserve(self, end: int) -> None:
+        """Allocate the file's space up to ``end`` (a chunk ahead) before the map writes there.
+
+        Writing through a map into a hole needs a page on the spot; on a full disk the kernel
+        can only answer with SIGBUS. Reserving turns that into an OSError here, before anything
+        is written. Stays inside the mapped size (the file size stays the reference's); without
+        fallocate support the map is dropped and ``pwrite`` used instead.
+        """
+        mm = self._mm
+        if mm is None or end > len(mm):
+            return                              # past the map: written with pwrite
+        start = self._rsv
+        want = min(max(end, start + RESERVE), len(mm))
+        try:
+            os.posix_fallocate(self._fd, start, want - start)
+        except OSError as e:
+            if e.errno in _NO_FALLOCATE:
+                log.warning("%s: cannot reserve file space (%s): writing with pwrite instead of "
+                            "the map", self.path, e.strerror)
+                mm.close()
+                self._mm = None
+                self._rsv = 0
+                return
+            if want <= end:
+                raise
+            want = end                          # a whole chunk does not fit: just what is needed
+            os.posix_fallocate(self._fd, start, want - start)
+        self._rsv = want
+
+    def _cut(self, offset: int, done: int) -> None:
+        """Remove the ``done`` bytes a failed write put at ``offset`` (after the stored data)."""
+        if not done:
+            return
+        fd = self._fd
+        try:
+            if offset + done > self._fsize:     # the write went past the end: cut it off
+                os.ftruncate(fd, max(offset, self._fsize))
+                self._fsize = max(offset, self._fsize)
+            zero = min(offset + done, self._fsize) - offset
+            if zero > 0:            # inside the zero padding: those pages exist, overwrite them
+                try:
+                    _pwrite_all(fd, bytes(zero), offset)
+                except OSError:
+                    os.ftruncate(fd, offset)
+                    os.ftruncate(fd, self._fsize)
+                    self._rsv = min(self._rsv, offset)
+        except OSError as e:
+            log.error("%s: cannot remove %d bytes of a failed write at offset %d (%s): readers "
+                      "stop there; the next writer open cuts them", self.path, done, offset,
+                      e.strerror)
+
     def flush(self) -> None:
-        """Write buffered records to the file."""
+        """Write buffered records to the file (raises StorageWriteError, see the module doc)."""
         w = self._wbuf
         if not w:
             return
         pos = self._wpos
-        end = pos + len(w)
+        n = len(w)
+        end = pos + n
         mm = self._mm
-        if mm is not None and end <= self._fsize and len(w) > 4:
+        if mm is not None and end > self._rsv:
+            try:
+                self._reserve(end)
+            except OSError:
+                mm = None               # no room for all of it: pwrite what fits, keep whole records
+            else:
+                mm = self._mm
+        if mm is not None and end <= self._rsv and n > 4:
             with memoryview(w) as v:
                 mm[pos + 4:end] = v[4:]
                 mm[pos:pos + 4] = v[:4]  # the frame word last: readers never see half a record
-            self._wpos = end
-            w.clear()
-            return
-        if w:
+        else:
+            fd = self._fd
+            done = 0
             try:
-                os.pwrite(self._fd, w, self._wpos)
+                done = os.pwrite(fd, w, pos)
+                if done != n:                   # a short write: continue it
+                    with memoryview(w) as v:
+                        while done < n:
+                            k = os.pwrite(fd, v[done:], pos + done)
+                            if k <= 0:
+                                raise OSError(errno.EIO, "write stored no bytes")
+                            done += k
             except OSError as e:
-                raise StorageError(f"{self.path}: write of {len(w)} bytes at offset {self._wpos} "
-                                   f"failed: {e.strerror}") from None
-            end = self._wpos + len(w)
+                self._salvage(e, f"writing {n} bytes at offset {pos}", done)
             if end > self._fsize:
                 self._fsize = end
-            self._wpos = end
-            w.clear()
+        self._wpos = end
+        self.stored_seq = self.last_seq
+        w.clear()
+        self._pending = 0
+        self._ok = ()
+        h = self._hist
+        if len(h) > 4 * HIST_KEEP:
+            del h[:-HIST_KEEP]
+
+    # -- lifetime --------------------------------------------------------------------------
+    def _release(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def close(self) -> None:
+        """Write what is buffered and close the file (StorageWriteError if that write fails;
+        the file is closed anyway)."""
         if self._fd >= 0:
             try:
                 self.flush()
             finally:
-                if self._mm is not None:
-                    self._mm.close()
-                    self._mm = None
-                os.close(self._fd)
-                self._fd = -1
-
+                self._release()
