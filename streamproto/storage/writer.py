@@ -22,17 +22,28 @@ are continued), or copied into the map over file space reserved beforehand. ``io
 space with ``posix_fallocate`` in chunks of :data:`RESERVE` bytes inside the file's size (the
 size stays the reference's), so a full disk is a :class:`StorageWriteError` at ``post``, never a
 SIGBUS; a file keeps at most one chunk of allocated zeros after its data. When a write fails the
-writer goes back to what is stored: bytes of the failed write are removed from the file, and
-``last_seq``, ``first_seq``, the block position and the LZ4 state are those of the last stored
-record. Nothing reported as failed is written later; the next ``post`` tries again (after space
-was freed, it succeeds).
+writer goes back to what is stored: the record the failure tore is removed from the file (no torn
+tail), and ``last_seq``, ``first_seq``, the block position and the LZ4 state are those of the
+last stored record. Nothing reported as failed is written later; the next ``post`` tries again
+(after space was freed, it succeeds).
 
 ``buffer=N`` batches records in memory and writes them when more than N bytes are waiting, on
 ``flush()`` and on ``close()``; the default ``0`` writes every record as it is posted (other
 readers see it at once). With a buffer, ``post`` returning means *accepted*: the records are
 stored when the write that carries them succeeds (``stored_seq`` is the last stored seq). When
-that write fails, every record of the batch is dropped and the error counts them
-(:attr:`StorageWriteError.lost`); ``last_seq`` goes back to ``stored_seq``.
+that write fails, the records of the batch that reached the file whole stay (other readers may
+have delivered them), the others are dropped and counted (:attr:`StorageWriteError.lost`), and
+``last_seq`` goes back to ``stored_seq``.
+
+LZ4 (``compression=lz4``): each record is one raw LZ4 block of ``msgid | seq | body`` (the seq
+delta-coded after the first record of a file block), compressed with the previous record's
+payload as its only dictionary; the first record of a file block has no dictionary and an
+absolute seq. TLL's reader decompresses a file block as one LZ4 stream (LZ4_decompress_safe_
+continue into a ring that keeps every earlier payload of the block, 64 KiB at least), and an LZ4
+block may refer to any of the last 64 KiB of that stream: a match into the previous payload
+only, which immediately precedes the output, is one of them. A one-record dictionary costs one
+small ``LZ4_loadDict`` per record instead of hashing kilobytes, and finds the repeats between
+neighbouring records that make most of the gain. Readers (ours and TLL's) need nothing new.
 
 Unlike the reference: a record is never written across a block boundary (bodies over
 ``block - 22`` bytes, or LZ4 records over ``block - 5``, are refused); nothing is placed in the
@@ -53,7 +64,7 @@ import lz4.block
 
 from streamproto.errors import ChannelError, StorageError
 from streamproto.storage.base import Closeable, MetaView
-from streamproto.storage.cursor import HIST_KEEP, Cursor
+from streamproto.storage.cursor import Cursor
 from streamproto.storage.format import (
     COMPRESSION, DEFAULT_BLOCK, MARKER, MIN_RECORD, FileMeta, block_header, encode_meta,
 )
@@ -64,8 +75,15 @@ _REC0 = struct.Struct("<iiq")
 _REC1 = struct.Struct("<Iiq")
 _MSG = struct.Struct("<iq")
 _WORD = struct.Struct("<I")
-_LZ4_FRAME = struct.Struct("<I")
-LZ4_WINDOW = 4096
+#: LZ4 dictionary policy: each record is compressed with the previous record of its block as
+#: dictionary (see the module docstring); bench/storage.py reads this name.
+LZ4_DICT = "previous"
+_MSG_PACK = _MSG.pack
+_MSG_PACK_INTO = _MSG.pack_into
+_WORD_PACK = _WORD.pack
+_WORD_PACK_INTO = _WORD.pack_into
+_COMPRESS = lz4.block.compress      # positional: (source, mode, store_size, acceleration,
+                                    # compression, return_bytearray, dict)
 #: Bytes of file space reserved (``posix_fallocate``) at a time before ``io=mmap`` writes there.
 RESERVE = 256 * 1024
 _NO_FALLOCATE = {errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV}
@@ -114,6 +132,14 @@ def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> N
                 done += k
 
 
+def _last_payload(c: Cursor) -> bytes | None:
+    """LZ4: the payload of the last record a cursor read in the block it is in (the writer's
+    next dictionary), None when that block has no record yet."""
+    if (c.pos == c.bs and c.bs) or not c.hist or not c.ulen:
+        return None                 # moved on to a block whose header is not written yet
+    return bytes(c.hist[-c.ulen:])
+
+
 class FileWriter(MetaView, Closeable):
     """Appends messages to a ``file://`` storage file (see module docstring)."""
 
@@ -125,6 +151,7 @@ class FileWriter(MetaView, Closeable):
         self.path = os.fspath(path)
         self._fd = -1
         self._mm: mmap.mmap | None = None
+        self._through = self._direct = False
         if isinstance(compression, str):
             if compression not in COMPRESSION:
                 raise StorageError(f"{self.path}: unknown compression {compression!r} (none, lz4)")
@@ -196,8 +223,7 @@ class FileWriter(MetaView, Closeable):
                 raise StorageError(f"cannot create {self.path}: {e.strerror}") from None
             raise
         self.meta = FileMeta(meta.block, meta.version, meta.compression, meta.scheme, 0, len(raw))
-        self._setup(pos=len(raw), bs=0, fsize=len(raw), last=None, first=None,
-                    hist=bytearray(), block_has_data=False)
+        self._setup(pos=len(raw), bs=0, fsize=len(raw), last=None, first=None, prev=None)
 
     def _reopen(self) -> None:
         try:
@@ -226,19 +252,18 @@ class FileWriter(MetaView, Closeable):
                 fsize = cut
         except OSError as e:
             raise StorageError(f"cannot open {self.path} for writing: {e.strerror}") from None
-        same = pos == c.pos                     # still appending inside the scanned block
-        self._setup(pos=pos, bs=bs, fsize=fsize, last=c.last_seq, first=first,
-                    hist=c.hist if same else bytearray(), block_has_data=same and bool(c.hist))
+        prev = _last_payload(c) if pos == c.pos else None
+        self._setup(pos=pos, bs=bs, fsize=fsize, last=c.last_seq, first=first, prev=prev)
 
     def _setup(self, *, pos: int, bs: int, fsize: int, last: int | None, first: int | None,
-               hist: bytearray, block_has_data: bool) -> None:
+               prev: bytes | None) -> None:
         B = self.meta.block
         self._pos, self._bs, self._fsize = pos, bs, fsize
+        self._bend = bs + B if pos != bs or not bs else -1   # records end by here; -1: no block
+        self._maxbody = B - 12                 # largest LZ4 body (payload <= block)
         self._rsv = pos                        # bytes before pos hold data: allocated
         self.last_seq, self.first_seq = last, first
-        self.stored_seq = last
-        self._hist = hist
-        self._block_has_data = block_has_data
+        self._prev = prev                      # LZ4: payload of the block's last record, or None
         self._lz4 = self.meta.compression == 1
         self._v1 = self.meta.version >= 1
         self._rec = (_REC1 if self._v1 else _REC0).pack
@@ -255,6 +280,8 @@ class FileWriter(MetaView, Closeable):
                 self._extend(end + self._extra)
             if self._io == "mmap":
                 self._mm = mmap.mmap(self._fd, self._fsize)
+            self._through = self._mm is not None and not self._buffer   # write through the map
+            self._direct = self._mm is None and not self._buffer        # one pwrite a record
         except OSError as e:
             raise StorageError(f"cannot open {self.path} for writing: {e.strerror}") from None
 
@@ -266,9 +293,18 @@ class FileWriter(MetaView, Closeable):
             if self._mm is not None:
                 self._mm.close()
                 self._mm = None
+                self._through = False
+                self._direct = not self._buffer
                 self._mm = mmap.mmap(self._fd, size)
+                self._through = not self._buffer
+                self._direct = False
 
     # -- properties ------------------------------------------------------------------------
+    @property
+    def stored_seq(self) -> int | None:
+        """Last seq stored in the file; ``last_seq`` is ahead while records wait in the buffer."""
+        return self._ok[2] if self._wbuf else self.last_seq
+
     @property
     def scheme(self) -> Any:
         """Data scheme: the one given at open, else the stored one (tllschema.Scheme or None)."""
@@ -285,22 +321,121 @@ class FileWriter(MetaView, Closeable):
         block (nothing changes then) and StorageWriteError when it cannot be stored (the writer
         is back at what the file holds; see the module docstring).
         """
-        if self._fd < 0:
-            raise StorageError(f"{self.path}: writer is closed")
         last = self.last_seq
         if self.autoseq:
             seq = 0 if last is None else last + 1
         elif last is not None and seq <= last:
             raise SeqError(f"{self.path}: seq {seq} is not greater than the last stored seq {last}")
+        # The common case inline: a record that fits the current block (``_bend`` is -1 when
+        # there is none: not started, or closed). Everything else goes to ``_post_slow``.
+        if self._lz4:
+            prev = self._prev
+            if prev is None or type(body) is not bytes or len(body) > self._maxbody:
+                return self._post_slow(msgid, seq, body)
+            # inside a block with data: delta seq, the previous payload as dictionary
+            u = _MSG_PACK(msgid, seq - last) + body  # type: ignore[operator]  # records exist
+            c = _COMPRESS(u, "default", False, 1, 0, False, prev)
+            size = len(c) + 5
+            pos = self._pos
+            end = pos + size
+            if end > self._bend or (size < MIN_RECORD and pos + MIN_RECORD > self._bend):
+                return self._post_slow(msgid, seq, body)
+            if self._through:
+                if end > self._rsv:
+                    self._try_reserve(end)
+                if end <= self._rsv:
+                    # write-through into reserved map space, the frame word last
+                    mm: mmap.mmap = self._mm  # type: ignore[assignment]  # set when _through
+                    mm[pos + 4:end - 1] = c
+                    mm[end - 1] = 0x80
+                    _WORD_PACK_INTO(mm, pos, size | self._mask)
+                    self._pos = end
+                    self._prev = u
+                    self.last_seq = seq
+                    return seq
+            elif self._direct:
+                # one pwrite; the state changes once the record is stored
+                rec = _WORD_PACK(size | self._mask) + c + b"\x80"
+                try:
+                    done = os.pwrite(self._fd, rec, pos)
+                except OSError as e:
+                    self._write_rest(rec, pos, seq, 0, e)
+                if done != size:
+                    self._write_rest(rec, pos, seq, done, None)
+                self._pos = end
+                if end > self._fsize:
+                    self._fsize = end
+                self._prev = u
+                self.last_seq = seq
+                return seq
+            w = self._wbuf
+            if not w:
+                self._snapshot(seq)
+            w += _WORD_PACK(size | self._mask)
+            w += c
+            w.append(0x80)
+            self._prev = u
+        else:
+            pos = self._pos
+            end = pos + 17 + len(body)
+            if end > self._bend or last is None:
+                return self._post_slow(msgid, seq, body)
+            if self._through:
+                if end > self._rsv:
+                    self._try_reserve(end)
+                if end <= self._rsv:
+                    # write-through into reserved map space: body first, the frame word last
+                    mm = self._mm  # type: ignore[assignment]  # set when _through
+                    _MSG_PACK_INTO(mm, pos + 4, msgid, seq)
+                    mm[pos + 16:end - 1] = body
+                    mm[end - 1] = 0x80
+                    _WORD_PACK_INTO(mm, pos, (end - pos) | self._mask)
+                    self._pos = end
+                    self.last_seq = seq
+                    return seq
+            elif self._direct:
+                # one pwrite; the state changes once the record is stored
+                rec = self._rec((end - pos) | self._mask, msgid, seq) + body + b"\x80"
+                try:
+                    done = os.pwrite(self._fd, rec, pos)
+                except OSError as e:
+                    self._write_rest(rec, pos, seq, 0, e)
+                if done != end - pos:
+                    self._write_rest(rec, pos, seq, done, None)
+                self._pos = end
+                if end > self._fsize:
+                    self._fsize = end
+                self.last_seq = seq
+                return seq
+            w = self._wbuf
+            if not w:
+                self._snapshot(seq)
+            w += self._rec((end - pos) | self._mask, msgid, seq)
+            w += body
+            w.append(0x80)
+        self._pos = end
+        self.last_seq = seq
+        self._pending += 1
+        if len(w) > self._buffer:
+            self.flush()
+        return seq
+
+    def _post_slow(self, msgid: int, seq: int, body: bytes | bytearray | memoryview) -> int:
+        """``post`` for a closed writer, the first record of a file or of a block, a body that
+        is not bytes or too big."""
+        if self._fd < 0:
+            raise StorageError(f"{self.path}: writer is closed")
         B = self.meta.block
         if self._lz4:
             if 12 + len(body) > B:
                 raise StorageError(f"{self.path}: message seq {seq} of {len(body)} bytes does not fit "
                                    f"a block of {B} bytes")
+            if type(body) is not bytes:
+                return self.post(msgid, seq, bytes(body))
             if not self._wbuf:
                 self._snapshot(seq)
-            try:
-                self._post_lz4(msgid, seq, body)
+            try:    # the first record of a block; or one that does not fit: to the next block
+                self._post_lz4_first(msgid, seq, body, self._prev is not None)
             except OSError as e:
                 self._fail(e, seq, "extending the file")
         else:
@@ -308,42 +443,19 @@ class FileWriter(MetaView, Closeable):
             if size > B - 5:
                 raise StorageError(f"{self.path}: message seq {seq} of {len(body)} bytes does not fit "
                                    f"a block of {B} bytes (largest body: {B - 22})")
+            if not self._wbuf:
+                self._snapshot(seq)
             pos = self._pos
-            end = pos + size
-            if end <= self._bs + B and (pos != self._bs or not self._bs):
-                mm = self._mm
-                if mm is not None and not self._wbuf and not self._buffer:
-                    if end > self._rsv:
-                        try:
-                            self._reserve(end)
-                        except OSError:
-                            pass                # no room reserved: pwrite what fits (flush)
-                    if end <= self._rsv:
-                        # write-through into reserved map space: body first, the frame word last
-                        _MSG.pack_into(mm, pos + 4, msgid, seq)
-                        mm[pos + 16:end - 1] = body
-                        mm[end - 1] = 0x80
-                        _WORD.pack_into(mm, pos, size | self._mask)
-                        self._pos = self._wpos = end
-                        self.last_seq = self.stored_seq = seq
-                        if self.first_seq is None:
-                            self.first_seq = seq
-                        return seq
-                if not self._wbuf:
-                    self._snapshot(seq)
-            else:
-                if not self._wbuf:
-                    self._snapshot(seq)
+            if pos + size > self._bend:
                 try:
                     pos = self._new_block(pos)
                 except OSError as e:
                     self._fail(e, seq, "extending the file")
-                end = pos + size
             w = self._wbuf
             w += self._rec(size | self._mask, msgid, seq)
             w += body
             w.append(0x80)
-            self._pos = end
+            self._pos = pos + size
         self.last_seq = seq
         if self.first_seq is None:
             self.first_seq = seq
@@ -356,7 +468,7 @@ class FileWriter(MetaView, Closeable):
         """Close the current block (skip frame if >= 5 bytes left) and write the next header."""
         B = self.meta.block
         w = self._wbuf
-        if pos != self._bs or not self._bs:       # leaving a started block
+        if self._bend >= 0:                       # leaving a started block
             be = self._bs + B
             if pos + 4 < be:
                 w += b"\xff\xff\xff\xff"
@@ -364,65 +476,71 @@ class FileWriter(MetaView, Closeable):
             w += bytes(be - pos)
             self._bs = pos = be
         w += self._header
-        self._block_has_data = False
-        self._hist = bytearray()
+        self._bend = self._bs + B
+        self._prev = None
         if self._extra and self._fsize <= self._bs + B:
             self._extend(self._bs + B + self._extra)
         return pos + 5
 
-    def _post_lz4(self, msgid: int, seq: int, body: Any) -> None:
+    def _post_lz4_first(self, msgid: int, seq: int, body: bytes, next_block: bool) -> None:
+        """An LZ4 record that starts a block: absolute seq, compressed without dictionary; a new
+        block is started unless the current one has no record yet and it fits (spec §8.4)."""
         B = self.meta.block
-        pos = self._pos
-        started = pos != self._bs or not self._bs
-        last = self.last_seq
-        if started and self._block_has_data and last is not None:
-            u = _MSG.pack(msgid, seq - last) + bytes(body)
-            c = self._compress(u, self._hist)
-        else:
-            u = _MSG.pack(msgid, seq) + bytes(body)
-            c = lz4.block.compress(u, store_size=False)
+        u = _MSG_PACK(msgid, seq) + body
+        c = _COMPRESS(u, "default", False)
         size = len(c) + 5
-        if not started or pos + max(size, MIN_RECORD) > self._bs + B:
-            u = _MSG.pack(msgid, seq) + bytes(body)
-            c = lz4.block.compress(u, store_size=False)
-            size = len(c) + 5
+        pos = self._pos
+        if next_block or pos + max(size, MIN_RECORD) > self._bend:
             if size > B - 5:
                 raise StorageError(f"{self.path}: lz4 record seq {seq} of {size} bytes does not fit "
                                    f"a block of {B} bytes")
             pos = self._new_block(pos)
         w = self._wbuf
-        w += _LZ4_FRAME.pack(size | self._mask)
+        w += _WORD_PACK(size | self._mask)
         w += c
         w.append(0x80)
         self._pos = pos + size
-        self._hist += u          # trimmed once stored (flush): a rollback cuts back to a length
-        self._block_has_data = True
+        self._prev = u
 
-    @staticmethod
-    def _compress(u: bytes, hist: bytearray) -> bytes:
-        # python-lz4 re-hashes the whole dictionary on every call: a short window keeps writes
-        # fast while still finding the repeats between neighbouring records (any window is valid).
-        d = memoryview(hist)[-LZ4_WINDOW:]
+    def _write_rest(self, rec: bytes, pos: int, seq: int, done: int, err: OSError | None) -> None:
+        """A direct write of one record came back short (``done`` bytes) or failed (``err``):
+        continue it, or cut what reached the file and raise StorageWriteError."""
+        n = len(rec)
         try:
-            return lz4.block.compress(u, store_size=False, dict=d)
-        finally:
-            d.release()
+            if err is not None:
+                raise err
+            with memoryview(rec) as v:
+                while done < n:
+                    k = os.pwrite(self._fd, v[done:], pos + done)
+                    if k <= 0:
+                        raise OSError(errno.EIO, "write stored no bytes")
+                    done += k
+        except OSError as e:
+            self._cut(pos, done)
+            raise StorageWriteError(f"{self.path}: seq {seq} not stored: {e.strerror or e} "
+                                    f"(writing {n} bytes at offset {pos}); {self._holds()}",
+                                    self.path, 1, self.last_seq) from None
+
+    def _try_reserve(self, end: int) -> None:
+        try:
+            self._reserve(end)
+        except OSError:
+            pass                    # no room reserved: the record goes by pwrite (flush)
 
     # -- stored state, reservation, failure ------------------------------------------------
     def _snapshot(self, seq: int) -> None:
         """Remember the stored state before the first record of a batch enters the buffer."""
-        self._ok = (self._pos, self._bs, self.last_seq, self.first_seq, self._block_has_data,
-                    self._hist, len(self._hist), seq)
+        self._wpos = self._pos
+        self._ok = (self._pos, self._bs, self.last_seq, self.first_seq, self._prev, seq)
 
     def _rollback(self) -> None:
         """Forget the records of the pending batch: back to the state of the stored data."""
-        pos, bs, last, first, has_data, hist, hlen, _ = self._ok
+        pos, bs, last, first, prev, _ = self._ok
         self._pos = self._wpos = pos
         self._bs = bs
+        self._bend = bs + self.meta.block if pos != bs or not bs else -1
         self.last_seq, self.first_seq = last, first
-        self._block_has_data = has_data
-        del hist[hlen:]
-        self._hist = hist
+        self._prev = prev
         self._wbuf = bytearray()    # a new one: a failed write may still hold a view of the old
         self._pending = 0
 
@@ -448,15 +566,15 @@ class FileWriter(MetaView, Closeable):
         The records kept are the ones other readers may already have delivered; the one torn
         by the failure (never delivered: its tail is missing) and all after it are dropped.
         """
-        pos, bs, last, first, _, hist, hlen, _ = self._ok
+        pos, bs, last, first, prev, _ = self._ok
         pending, last_pending = self._pending, self.last_seq
         kept: list = []
         c = None
         if done:
             c = Cursor(self._fd, self.path, self.meta.block, self.meta.version, self._lz4, pos, bs)
             c.last_seq = last
-            if self._lz4 and hlen:
-                c.hist = bytearray(memoryview(hist)[:hlen])
+            if self._lz4 and prev is not None:
+                c.hist = bytearray(prev)        # our records use only the previous one
                 c.delta = last if last is not None else 0
             try:
                 c.read(kept, pending)
@@ -467,16 +585,15 @@ class FileWriter(MetaView, Closeable):
             cut = c.pos
             self._pos = self._wpos = cut
             self._bs = c.bs
+            self._bend = c.bs + self.meta.block if cut != c.bs or not c.bs else -1
             self.last_seq = c.last_seq
             if first is None:
                 self.first_seq = kept[0].seq
-            self._hist = c.hist if self._lz4 else bytearray()
-            self._block_has_data = bool(self._hist)
+            self._prev = _last_payload(c) if self._lz4 else None
         else:
             self._rollback()
             cut = pos
         self._cut(cut, pos + done - cut)
-        self.stored_seq = self.last_seq
         lost = pending - len(kept)
         if lost == 1:
             which = f"seq {last_pending}"
@@ -507,6 +624,8 @@ class FileWriter(MetaView, Closeable):
                             "the map", self.path, e.strerror)
                 mm.close()
                 self._mm = None
+                self._through = False
+                self._direct = not self._buffer
                 self._rsv = 0
                 return
             if want <= end:
@@ -574,16 +693,15 @@ class FileWriter(MetaView, Closeable):
             if end > self._fsize:
                 self._fsize = end
         self._wpos = end
-        self.stored_seq = self.last_seq
         w.clear()
         self._pending = 0
         self._ok = ()
-        h = self._hist
-        if len(h) > 4 * HIST_KEEP:
-            del h[:-HIST_KEEP]
 
     # -- lifetime --------------------------------------------------------------------------
     def _release(self) -> None:
+        self._bend = -1                 # post takes the slow path, which reports "closed"
+        self._through = self._direct = False
+        self._prev = None
         if self._mm is not None:
             self._mm.close()
             self._mm = None
