@@ -101,6 +101,8 @@ def scan(directory: str, prefix: str) -> list[RotateFile]:
             st = os.stat(path)
         except FileNotFoundError:
             continue                                   # renamed while listing
+        except OSError as e:
+            raise StorageError(f"{path}: cannot read rotate set member: {e.strerror}") from None
         if not os.path.isfile(path):
             continue
         if mid != CURRENT and not mid.lstrip("-").isdigit():

@@ -706,8 +706,11 @@ class FileWriter(MetaView, Closeable):
             self._mm.close()
             self._mm = None
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            try:
+                os.close(fd)
+            except OSError as e:        # NFS and the like report write errors here
+                raise StorageError(f"{self.path}: close failed: {e.strerror}") from None
 
     def close(self) -> None:
         """Write what is buffered and close the file (StorageWriteError if that write fails;
