@@ -54,17 +54,22 @@ def on_tmpfs(scenario: str, size: str, args: list[Any], timeout: float = 120) ->
     prefix, why = _launcher()
     if prefix is None:
         pytest.skip(why)
-    cmd = prefix + [sys.executable, "-m", "tests.streamproto.storage.fullfs", size, scenario,
+    d = tempfile.mkdtemp(prefix="streamproto-fullfs-")
+    cmd = prefix + [sys.executable, "-m", "tests.streamproto.storage.fullfs", d, size, scenario,
                     json.dumps(args)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    finally:                        # a child that died (SIGBUS, timeout) cleans nothing up
+        if os.path.ismount(d):
+            subprocess.run(["umount", "-l", d], check=False)
+        shutil.rmtree(d, ignore_errors=True)
     if r.returncode != 0 or not r.stdout.strip():
         pytest.fail(f"scenario {scenario} exited with {r.returncode}:\n{r.stderr[-4000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def _main() -> int:
-    size, scenario, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    d = tempfile.mkdtemp(prefix="streamproto-fullfs-")
+    d, size, scenario, args = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", d], check=True)
     try:
         mod, _, fn = scenario.partition(":")
@@ -73,8 +78,7 @@ def _main() -> int:
         traceback.print_exc()
         return 1
     finally:
-        subprocess.run(["umount", "-l", d])
-        os.rmdir(d)
+        subprocess.run(["umount", "-l", d], check=False)
     print(json.dumps(result))
     return 0
 
