@@ -139,8 +139,15 @@ def read_cmd(source: str, seq_range: str | None, dump_seq: bool, fmt: str, raw: 
 
 
 def convert_cmd(source: str, dest: str) -> int:
+    """Copy SOURCE into DEST; returns the number of messages written.
+
+    A write that fails (full disk, ...) ends the copy with one StreamprotoError naming the
+    output file and how many messages it holds: the writer has cut the failed batch off, so the
+    output is complete up to its last stored record.
+    """
     from streamproto.storage import FileReader, RotateWriter, open_writer
     from streamproto.storage.openers import storage_options
+    from streamproto.storage.writer import StorageWriteError
     reader = _open_source(source, None, None)
     with reader:
         _, dopts = storage_options(dest)
@@ -148,16 +155,19 @@ def convert_cmd(source: str, dest: str) -> int:
         if "scheme" not in dopts:
             stored = reader.scheme_url if isinstance(reader, FileReader) else _rotate_scheme(reader)
             kw["stored_scheme"] = stored
-        n = 0
-        with open_writer(dest, **kw) as w:
-            post = w.post
-            for m in reader:
-                if m.kind is Kind.CONTROL:
-                    if isinstance(w, RotateWriter):
-                        w.rotate()
-                    continue
-                post(m.msgid, m.seq, m.body)
-                n += 1
+        n = 0                       # posted: stored, or waiting in the writer's buffer
+        try:
+            with open_writer(dest, **kw) as w:
+                post = w.post
+                for m in reader:
+                    if m.kind is Kind.CONTROL:
+                        if isinstance(w, RotateWriter):
+                            w.rotate()
+                        continue
+                    n += 1          # before the post: a failing post is among the lost ones
+                    post(m.msgid, m.seq, m.body)
+        except StorageWriteError as e:
+            raise StreamprotoError(f"{e}; convert stopped: {n - e.lost} messages written") from None
     return n
 
 

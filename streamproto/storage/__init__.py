@@ -13,7 +13,8 @@ Open from a URL (or use the classes directly with keyword arguments)::
             rec = r.decode(msg)
 
 Writers: :class:`FileWriter`, :class:`RotateWriter` (``post``, ``rotate``, ``flush``,
-``last_seq``, ``first_seq``). Readers: :class:`FileReader`, :class:`RotateReader` (iteration,
+``last_seq``, ``first_seq``); a post returns once stored, a write that fails (full disk) raises
+:class:`StorageWriteError` and leaves the file and the writer at the last stored record. Readers: :class:`FileReader`, :class:`RotateReader` (iteration,
 ``read``, ``seek``, ``follow``, ``decode``, ``bounds``/``first_seq``/``last_seq``).
 Modules: format (bytes), cursor (record walker), reader, writer, rotate, url.
 """
@@ -21,10 +22,10 @@ from streamproto.storage.format import FileMeta, StorageFormatError
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateFile, RotateReader, RotateWriter, scan
 from streamproto.storage.openers import open_reader, open_storage, open_writer, resolve_source, storage_options
-from streamproto.storage.writer import FileWriter, SeqError
+from streamproto.storage.writer import FileWriter, SeqError, StorageWriteError
 
 __all__ = [
-    "FileMeta", "StorageFormatError", "FileReader", "FileWriter", "SeqError",
+    "FileMeta", "StorageFormatError", "FileReader", "FileWriter", "SeqError", "StorageWriteError",
     "RotateFile", "RotateReader", "RotateWriter", "scan",
     "open_reader", "open_writer", "open_storage", "resolve_source", "storage_options",
 ]

@@ -1,6 +1,7 @@
 """Shared shape of storage readers and writers: context management and polling follow."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable, Iterable, Iterator
 
@@ -22,8 +23,8 @@ class Closeable:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
-            pass
+        except Exception as e:   # nobody to raise to: say it (a writer's last batch, ...)
+            logging.getLogger("streamproto.storage").error("closing when collected: %s", e)
 
 
 class MetaView:

@@ -6,6 +6,12 @@ delta-seq base. :meth:`Cursor.read` appends ``Data`` messages to a list until a 
 of the data (a zero or unmarked frame: ``EOF``) or a torn record (``INCOMPLETE``). Both stops
 keep the position so a later call resumes there when the file has grown.
 
+Speed: a fast path per compression runs over the window while records are ordinary (one
+``unpack_from`` per frame; for LZ4 one positional ``lz4.block.decompress`` per record from the
+window straight into the block history, with an output bound that grows with the largest
+payload seen); anything else (block changes, window ends, errors) goes one record at a time
+through the checked ``_step``, which reports it.
+
 Deviation from the reference reader (storage spec §6.2): when fewer than 17 bytes remain in a
 block, a complete LZ4 record there is still delivered; zeros, a skip frame or leftovers there
 mean "continue in the next block", but only once the next block has a header, so a writer that
@@ -15,15 +21,24 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import fields
+from itertools import repeat
 
 import lz4.block
 
+from streamproto.errors import StorageError
 from streamproto.events import Data
 from streamproto.storage.format import (
     MARKER, MIN_RECORD, StorageFormatError, UFRAME, frame_value,
 )
 
 OK, EOF, INCOMPLETE = 0, 1, 2
+#: The fast paths build their Data with ``object.__new__`` and the four slot stores: about half
+#: the time of calling the dataclass (whose ``__init__`` is a Python call per record).
+_new = object.__new__
+if [f.name for f in fields(Data)] != ["msgid", "seq", "body", "addr"] or not hasattr(Data, "__slots__"):
+    raise ImportError("streamproto.storage.cursor builds events.Data from its slots "
+                      "(msgid, seq, body, addr): update _plain_run/_lz4_run to its new fields")
 SEQ_MIN = -(1 << 63)
 SEQ_MAX = (1 << 63) - 1
 HIST_KEEP = 65536
@@ -36,7 +51,7 @@ class Cursor:
     """Walks the records of one open file descriptor (see module docstring)."""
 
     __slots__ = ("fd", "path", "B", "version", "lz4", "pos", "bs", "buf", "base", "window",
-                 "hist", "delta", "status", "last_seq")
+                 "hist", "delta", "status", "last_seq", "ulen", "usize")
 
     def __init__(self, fd: int, path: str, block: int, version: int, lz4: bool,
                  pos: int, bs: int, window: int = 256 * 1024):
@@ -48,6 +63,8 @@ class Cursor:
         self.delta = 0
         self.status = OK
         self.last_seq: int | None = None
+        self.ulen = 0                   # LZ4: payload size of the last record read
+        self.usize = min(block, 512)    # LZ4: output bound of the fast path (grows)
 
     # -- byte access -----------------------------------------------------------------------
     def _get(self, pos: int, n: int) -> bytes:
@@ -57,7 +74,7 @@ class Cursor:
             try:
                 self.buf = os.pread(self.fd, max(self.window, n), pos)
             except OSError as e:
-                raise StorageFormatError(self.path, pos, f"read failed: {e.strerror}") from None
+                raise StorageError(f"{self.path}: read at offset {pos} failed: {e.strerror}") from None
             self.base, off = pos, 0
         return self.buf[off:off + n]
 
@@ -95,7 +112,48 @@ class Cursor:
         return limit - k
 
     def _plain_run(self, out: list, k: int, min_seq: int) -> int:
-        """Fast path over the uncompressed records of the current block held in the window."""
+        """Fast path over the uncompressed records of the current block held in the window.
+
+        Stops (leaving the record to the checked `_step`) at anything unusual: the block's last
+        16 bytes, the window's end, a torn or invalid frame, a seq out of order.
+        """
+        if min_seq > SEQ_MIN:
+            return self._plain_seek_run(out, k, min_seq)
+        buf, base = self.buf, self.base
+        off = self.pos - base
+        bend = self.bs + self.B - base
+        top = min(bend - MIN_RECORD, len(buf) - 16)    # a record may start up to here
+        lim = min(bend, len(buf))                      # and must end by here
+        if off < 0 or off > top:
+            return 0
+        mask = MARKER if self.version >= 1 else 0      # v1: unmarked frames become huge
+        uf, ap, new, D = _REC1.unpack_from, out.append, _new, Data
+        last = self.last_seq if self.last_seq is not None else SEQ_MIN - 1
+        n0 = len(out)
+        for _ in repeat(None, k):
+            f, m, seq = uf(buf, off)
+            f ^= mask
+            e = off + f
+            if f < 17 or e > lim or buf[e - 1] < 128 or seq <= last:
+                break                                  # the checked path reports it
+            o = new(D)                                 # Data(m, seq, body), see _new
+            o.msgid = m
+            o.seq = seq
+            o.body = buf[off + 16:e - 1]
+            o.addr = None
+            ap(o)
+            last = seq
+            off = e
+            if off > top:
+                break
+        got = len(out) - n0
+        if got:
+            self.pos = base + off
+            self.last_seq = last
+        return got
+
+    def _plain_seek_run(self, out: list, k: int, min_seq: int) -> int:
+        """`_plain_run` for a seek: records below ``min_seq`` are walked over, not built."""
         ap, D = out.append, Data
         v1 = self.version >= 1
         uf = (_REC1 if v1 else _REC0).unpack_from
@@ -128,9 +186,67 @@ class Cursor:
     def _lz4_run(self, out: list, k: int, min_seq: int) -> int:
         """Fast path over the LZ4 records of the current block held in the window.
 
-        Stops (leaving the record to the checked `_step`) at anything unusual: the block's last
-        16 bytes, a torn or invalid frame, a record that does not decompress into 4 KiB.
+        One ``lz4.block.decompress`` per record straight from the window into the block's
+        history, which is the dictionary of the next one (trimmed once per call, not per
+        record). The output bound is the largest payload seen so far (at least 512 bytes,
+        small buffers are cheap); a bigger record, and anything unusual (the block's last
+        16 bytes, a torn or invalid frame, a seq out of order) stops the run and is left to
+        the checked `_step`.
         """
+        if min_seq > SEQ_MIN:
+            return self._lz4_seek_run(out, k, min_seq)
+        buf, base = self.buf, self.base
+        off = self.pos - base
+        bend = self.bs + self.B - base
+        top = min(bend - MIN_RECORD, len(buf) - 4)     # a record may start up to here
+        lim = min(bend, len(buf))                      # and must end by here
+        if off < 0 or off > top:
+            return 0
+        mask = MARKER if self.version >= 1 else 0      # v1: unmarked frames become huge
+        uframe, umsg, dec, new, D = (UFRAME.unpack_from, _MSG.unpack_from, lz4.block.decompress,
+                                     _new, Data)
+        bad = (lz4.block.LZ4BlockError, struct.error)
+        size = self.usize
+        h = self.hist
+        delta = self.delta
+        last = self.last_seq if self.last_seq is not None else SEQ_MIN - 1
+        ap = out.append
+        n0 = len(out)
+        for _ in repeat(None, k):
+            f = uframe(buf, off)[0] ^ mask
+            e = off + f
+            if f < 6 or e > lim or buf[e - 1] < 128:
+                break
+            try:
+                u = dec(buf[off + 4:e - 1], size, False, h)
+                msgid, field = umsg(u)
+            except bad:
+                break
+            seq = field + delta
+            if seq <= last:
+                break                                  # the checked path reports it
+            delta = last = seq
+            h += u
+            o = new(D)                                 # Data(msgid, seq, body), see _new
+            o.msgid = msgid
+            o.seq = seq
+            o.body = u[12:]
+            o.addr = None
+            ap(o)
+            off = e
+            if off > top:
+                break
+        got = len(out) - n0
+        if got:
+            self.pos = base + off
+            self.delta = self.last_seq = last
+            self.ulen = len(u)
+            if len(h) > 4 * HIST_KEEP:
+                del h[:-HIST_KEEP]
+        return got
+
+    def _lz4_seek_run(self, out: list, k: int, min_seq: int) -> int:
+        """`_lz4_run` for a seek: records below ``min_seq`` are decoded (history) but not built."""
         buf, base, B = self.buf, self.base, self.B
         off = self.pos - base
         n = len(buf)
@@ -139,11 +255,12 @@ class Cursor:
         uframe = UFRAME.unpack_from
         umsg = _MSG.unpack_from
         decompress = lz4.block.decompress
-        size = min(B, 4096)
+        size = self.usize
         h = self.hist
         delta, last = self.delta, self.last_seq
         ap, D = out.append, Data
         got = 0
+        ulen = self.ulen
         while got < k and 0 <= off and off + MIN_RECORD <= bend and off + 4 <= n:
             f = uframe(buf, off)[0]
             if v1:
@@ -153,8 +270,8 @@ class Cursor:
             e = off + f
             if f < 6 or e > n or e > bend or buf[e - 1] < 128:
                 break
-            try:  # LZ4 itself uses only the last 64 KiB of the dictionary
-                u = decompress(buf[off + 4:e - 1], uncompressed_size=size, dict=h)
+            try:
+                u = decompress(buf[off + 4:e - 1], size, False, h)
             except lz4.block.LZ4BlockError:
                 break
             if len(u) < 12:
@@ -172,8 +289,9 @@ class Cursor:
                 got += 1
             off = e
             last = seq
+            ulen = len(u)
         self.pos = base + off
-        self.delta, self.last_seq = delta, last
+        self.delta, self.last_seq, self.ulen = delta, last, ulen
         return got
 
     def _step(self, out: list, min_seq: int) -> int:
@@ -250,6 +368,9 @@ class Cursor:
             h += u
             if len(h) > 4 * HIST_KEEP:
                 del h[:-HIST_KEEP]
+            self.ulen = len(u)
+            if len(u) > self.usize:
+                self.usize = min(len(u), self.B)     # the fast path's output bound grows
         else:
             if f < MIN_RECORD:
                 raise StorageFormatError(self.path, pos, f"record of {f} bytes is too short for "

@@ -5,7 +5,8 @@ Parameters (a ``file.NAME`` key overrides ``NAME``, as under the reference's ``r
 ``version`` (0 | 1 | stable), ``io`` (mmap | posix), ``extra-space`` (size), ``autoseq``,
 ``access-mode`` (octal), ``scheme`` (URL), ``overwrite`` (writer), ``seq`` and ``mode``
 (seq | last | end, reader), ``filename-key`` (first | last, rotate writer), ``buffer`` (bytes
-batched before a write; this package's extension). Keyword arguments given to the open
+batched before a write; this package's extension: a record is stored, and acknowledged, by the
+write of its batch, see :mod:`streamproto.storage.writer`). Keyword arguments given to the open
 functions override URL parameters and use Python names (``extra_space=4096``).
 """
 from __future__ import annotations

@@ -53,12 +53,15 @@ def load_scheme(url: Any, path: str | None = None) -> Any:
 
 def read_meta(fd: int, path: str) -> FileMeta:
     """Read and parse the metadata record of an open file."""
-    head = os.pread(fd, 16, 0)
-    if len(head) < 16:
-        raise StorageFormatError(path, 0, f"truncated file: {len(head)} bytes, not a TLL data file"
-                                 if head else "empty file (0 bytes), not a TLL data file")
-    frame = int.from_bytes(head[:4], "little", signed=True)
-    data = head + (os.pread(fd, min(max(frame, 16), META_MAX) - 16, 16) if frame > 16 else b"")
+    try:
+        head = os.pread(fd, 16, 0)
+        if len(head) < 16:
+            raise StorageFormatError(path, 0, f"truncated file: {len(head)} bytes, not a TLL data "
+                                     f"file" if head else "empty file (0 bytes), not a TLL data file")
+        frame = int.from_bytes(head[:4], "little", signed=True)
+        data = head + (os.pread(fd, min(max(frame, 16), META_MAX) - 16, 16) if frame > 16 else b"")
+    except OSError as e:
+        raise StorageError(f"cannot read {path}: {e.strerror}") from None
     return decode_meta(data, path)
 
 

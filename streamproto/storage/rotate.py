@@ -101,6 +101,8 @@ def scan(directory: str, prefix: str) -> list[RotateFile]:
             st = os.stat(path)
         except FileNotFoundError:
             continue                                   # renamed while listing
+        except OSError as e:
+            raise StorageError(f"{path}: cannot read rotate set member: {e.strerror}") from None
         if not os.path.isfile(path):
             continue
         if mid != CURRENT and not mid.lstrip("-").isdigit():
@@ -253,7 +255,8 @@ class RotateWriter(Closeable):
     """Writes a rotate set: posts go to ``PREFIX.current.dat``; :meth:`rotate` closes it.
 
     Keyword arguments other than ``filename_key``, ``autoseq`` and ``scheme`` go to
-    :class:`FileWriter` for new current files.
+    :class:`FileWriter` for new current files. A failed post or rotate leaves the set as it
+    was (see :meth:`rotate`); ``first_seq``/``last_seq`` always describe what is stored.
     """
 
     def __init__(self, prefix: str | os.PathLike, *, filename_key: str = "first",
@@ -270,9 +273,11 @@ class RotateWriter(Closeable):
         self.current_path = os.path.join(self.directory, f"{self.prefix}.{CURRENT}.dat")
         files = scan(self.directory, self.prefix)
         closed = [f for f in files if not f.current]
-        self.first_seq = files[0].first if files and files[0].first is not None else None
-        self.last_seq = max((f.last for f in files if f.last is not None), default=None)
+        # bounds of the closed files; the current file's writer adds its own
+        self._closed_first = closed[0].first if closed else None
+        self._closed_last = closed[-1].last if closed else None
         self._w: FileWriter | None = None
+        self._closed = False
         cur = next((f for f in files if f.current), None)
         if scheme is not None:
             newest = cur.scheme if cur is not None else (closed[-1].scheme if closed else None)
@@ -285,16 +290,36 @@ class RotateWriter(Closeable):
         if self._w is None:
             self._open_current()
 
-    def _open_current(self, overwrite: bool = False) -> None:
+    def _open_current(self, overwrite: bool = False) -> FileWriter:
         kw = dict(self._kw)
         self._w = FileWriter(self.current_path, scheme=self._scheme_arg, overwrite=overwrite, **kw)
-
-    @property
-    def writer(self) -> FileWriter:
-        """The FileWriter of the current file."""
         return self._w
 
-    def post(self, msgid: int, seq: int, body: bytes = b"") -> int:
+    def _reopen_current(self) -> FileWriter:
+        """A current file after a rotate that could not create one (or StorageError)."""
+        if self._closed:
+            raise StorageError(f"{self.current_path}: writer is closed")
+        return self._open_current()
+
+    @property
+    def writer(self) -> FileWriter | None:
+        """The FileWriter of the current file (None after a failed rotate could not open one)."""
+        return self._w
+
+    @property
+    def first_seq(self) -> int | None:
+        """First seq of the set (None when nothing was stored)."""
+        if self._closed_first is not None:
+            return self._closed_first
+        return self._w.first_seq if self._w is not None else None
+
+    @property
+    def last_seq(self) -> int | None:
+        """Last seq posted to the set (with a ``buffer``: accepted, see FileWriter)."""
+        s = self._w.last_seq if self._w is not None else None
+        return s if s is not None else self._closed_last
+
+    def post(self, msgid: int, seq: int, body: bytes | bytearray | memoryview = b"") -> int:
         """Store one message in the current file; returns its seq. Seqs increase across files."""
         last = self.last_seq
         if self.autoseq:
@@ -302,36 +327,62 @@ class RotateWriter(Closeable):
         elif last is not None and seq <= last:
             raise SeqError(f"{self.current_path}: seq {seq} is not greater than the last stored "
                            f"seq {last} of the rotate set")
-        self._w.post(msgid, seq, body)
-        self.last_seq = seq
-        if self.first_seq is None:
-            self.first_seq = seq
-        return seq
+        w = self._w if self._w is not None else self._reopen_current()
+        return w.post(msgid, seq, body)
 
     def flush(self) -> None:
-        self._w.flush()
+        if self._w is not None:
+            self._w.flush()
 
     def rotate(self) -> str | None:
         """Close the current file as ``PREFIX.{KEY}.dat`` and start a new one; returns its path.
 
-        No-op (returns None) when the current file holds no data.
+        No-op (returns None) when the current file holds no data. On failure (StorageError) the
+        set is as before: buffered records are flushed first (a failed flush drops them, as
+        FileWriter does), the rename is undone when the new current file cannot be created, and
+        the current file stays open for posting.
         """
-        w = self._w
+        w = self._w if self._w is not None else self._reopen_current()
         if w.first_seq is None:
             return None
+        w.flush()
         key = w.first_seq if self.filename_key == "first" else w.last_seq
         dest = os.path.join(self.directory, f"{self.prefix}.{key}.dat")
         if os.path.exists(dest):
             raise StorageError(f"cannot rotate {self.current_path}: {dest} already exists")
-        w.close()
-        os.rename(self.current_path, dest)
-        self._open_current()
+        try:
+            os.rename(self.current_path, dest)
+        except OSError as e:
+            raise StorageError(f"cannot rotate {self.current_path} to {dest}: {e.strerror}") from None
+        try:
+            self._open_current()
+        except StorageError as e:
+            try:
+                os.rename(dest, self.current_path)      # undo: the open file is current again
+            except OSError as e2:
+                self._w = None                      # the next post creates a current file
+                self._retire(w)
+                raise StorageError(f"rotated {self.current_path} to {dest} but cannot create a new "
+                                   f"current file ({e}) nor undo the rename ({e2.strerror})") from None
+            raise StorageError(f"cannot rotate {self.current_path}: {e}") from None
+        self._retire(w)
         return dest
 
+    def _retire(self, w: FileWriter) -> None:
+        """Close a file of the set and count its seqs as closed ones."""
+        try:
+            w.close()
+        finally:
+            if self._closed_first is None:
+                self._closed_first = w.first_seq
+            if w.last_seq is not None:
+                self._closed_last = w.last_seq
+
     def close(self) -> None:
+        self._closed = True
         if self._w is not None:
-            self._w.close()
-            self._w = None
+            w, self._w = self._w, None
+            self._retire(w)
 
 
 

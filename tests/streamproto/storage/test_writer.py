@@ -271,3 +271,77 @@ def test_lz4_round_trip_small_and_large_records(tmp_path, version):
         assert [(m.msgid, m.seq, m.body) for m in r] == msgs
     with FileReader(p, seq=1500) as r:  # seek lands inside a block of delta-coded seqs
         assert [m.seq for m in r] == [m[1] for m in msgs if m[1] >= 1500]
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_lz4_records_refer_only_to_the_previous_record(tmp_path, version):
+    """The writer's dictionary policy: a record decompresses with the previous payload of its
+    block alone (the first one of a block with nothing), and never reaches back more than
+    64 KiB: any LZ4 stream decoder (TLL's ring keeps >= 64 KiB of the block) reads it."""
+    import struct
+
+    import lz4.block
+    rng = random.Random(7)
+    p = tmp_path / "z.dat"
+    B = 256 * 1024
+    with FileWriter(p, block=B, io="posix", compression="lz4", version=version) as w:
+        for seq in range(400):
+            size = rng.choice([0, 3, 26, 26, 26, 300, 5000, 70000, 150000])
+            w.post(seq % 5, seq, bytes(rng.randrange(3) for _ in range(size)))
+    data = p.read_bytes()
+    pos, blocks, records = struct.unpack_from("<i", data, 0)[0], 0, 0
+    bs = 0
+    while bs < len(data):
+        prev = b""
+        while bs + B - pos >= 17 and pos + 4 <= len(data):
+            f = struct.unpack_from("<I", data, pos)[0]
+            if f in (0, 0xFFFFFFFF) or (version and not f & 0x80000000):
+                break
+            f &= 0x7FFFFFFF
+            c = data[pos + 4:pos + f - 1]
+            u = lz4.block.decompress(c, uncompressed_size=B, dict=prev[-65536:]) if prev else \
+                lz4.block.decompress(c, uncompressed_size=B)
+            prev = u
+            pos += f
+            records += 1
+        blocks += 1
+        bs += B
+        pos = bs + 5
+    assert records == 400 and blocks > 10
+
+
+@pytest.mark.parametrize("io", ["posix", "mmap"])
+def test_lz4_reopen_continues_byte_identically(tmp_path, io):
+    """Reopening rebuilds the dictionary (the last payload of the block): the bytes are those of
+    a writer that never closed."""
+    rng = random.Random(3)
+    msgs = [(seq % 3, seq, bytes([seq % 7]) * rng.randrange(0, 200)) for seq in range(600)]
+    one = tmp_path / "one.dat"
+    with FileWriter(one, block=4096, io=io, compression="lz4") as w:
+        for m in msgs:
+            w.post(*m)
+    parts = tmp_path / "parts.dat"
+    for lo, hi in ((0, 97), (97, 98), (98, 350), (350, 600)):
+        with FileWriter(parts, block=4096, io=io, compression="lz4") as w:
+            for m in msgs[lo:hi]:
+                w.post(*m)
+    assert parts.read_bytes() == one.read_bytes()
+    with FileReader(parts) as r:
+        from streamproto.events import Data
+        assert list(r) == [Data(*m) for m in msgs]       # addr None, as built by the reader
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_reader_fast_paths_build_plain_data(tmp_path, version):
+    """The reader's fast paths build Data without its __init__: the same objects as Data(...)."""
+    from streamproto.events import Data, Kind
+    msgs = [(seq % 4, seq * 3, bytes([seq % 251]) * (seq % 90)) for seq in range(3000)]
+    for comp in ("none", "lz4"):
+        p = tmp_path / f"d-{comp}.dat"
+        with FileWriter(p, block=4096, io="posix", compression=comp, version=version) as w:
+            for m in msgs:
+                w.post(*m)
+        with FileReader(p) as r:
+            got = list(r)
+        assert got == [Data(*m) for m in msgs]
+        assert all(type(d) is Data and d.addr is None and d.kind is Kind.DATA for d in got)
