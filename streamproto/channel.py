@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping, Union
 
 from streamproto.config import Url, load_url, parse_params
 from streamproto.errors import ChannelError
-from streamproto.events import CLOSED, CLOSING, ERROR, State, Event
+from streamproto.events import CLOSED, CLOSING, ERROR, Batch, Data, State, Event
 
-__all__ = ["Channel", "EventCallback"]
+__all__ = ["Channel", "EventCallback", "BatchCallback"]
 
 EventCallback = Callable[[Event], None]
+BatchCallback = Callable[[Batch], None]
 
 
 class Channel:
@@ -20,21 +21,31 @@ class Channel:
     Events go to ``on_event(event)`` when given (called synchronously from the event loop),
     otherwise into a queue read with :meth:`next_event` or ``async for event in channel`` (which
     ends after the channel reports Closed or Error).
+
+    Batch delivery, next to per-message delivery: data messages that arrive together (one
+    received buffer) go to ``on_batch(batch)`` as one :class:`~streamproto.events.Batch` when
+    that callback is given (State and Control events still go to ``on_event`` or the queue,
+    in order with the batches); without callbacks, ``async for item in channel.batches()``
+    yields a Batch for such data and the other events one by one. Both views read the same
+    queue: switching between ``async for event in channel`` and :meth:`batches` keeps order.
     """
 
     #: Parameter prefix (``pub``, ``tcp``, ``stream``): ``PREFIX.name`` wins over ``name``.
     PREFIX = ""
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *,
-                 on_event: EventCallback | None = None, name: str | None = None) -> None:
+                 on_event: EventCallback | None = None, name: str | None = None,
+                 on_batch: BatchCallback | None = None) -> None:
         self.url = load_url(url)
         self.name = name or self.url.params.get("name") or self.url.proto
         self.state = CLOSED
         self.reason: str | None = None
         self.info: dict[str, str] = {}
         self._on_event = on_event
-        # a deque and one shared waiter future: much cheaper per event than asyncio.Queue
-        self._queue: deque[Event] | None = None if on_event else deque()
+        self._on_batch = on_batch
+        # a deque and one shared waiter future: much cheaper per event than asyncio.Queue;
+        # it holds events and whole batches (expanded when read per message)
+        self._queue: deque[Event | Batch] | None = None if on_event else deque()
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False
 
@@ -77,6 +88,23 @@ class Channel:
             if not w.done():
                 w.set_result(None)
 
+    def _emit_batch(self, batch: Batch) -> None:
+        """Deliver data messages received together: ``on_batch``, else per message, else queued."""
+        if self._on_batch is not None:
+            self._on_batch(batch)
+            return
+        cb = self._on_event
+        if cb is not None:
+            for e in batch.events():
+                cb(e)
+            return
+        self._queue.append(batch)  # type: ignore[union-attr]
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
+
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state and reason == self.reason:
             return
@@ -89,7 +117,24 @@ class Channel:
         if q is None:
             raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
         if q:
-            return q.popleft()
+            return self._pop_event(q)
+        await self._wait_queued(timeout)
+        return self._pop_event(q)
+
+    @staticmethod
+    def _pop_event(q: "deque[Event | Batch]") -> Event:
+        """Next queued event; a queued batch is expanded into its Data events first."""
+        ev = q.popleft()
+        if isinstance(ev, Batch):
+            evs = ev.events()
+            q.extendleft(reversed(evs))
+            return q.popleft()  # type: ignore[return-value]
+        return ev
+
+    async def _wait_queued(self, timeout: float | None) -> None:
+        """Wait until the queue is not empty; asyncio.TimeoutError after ``timeout`` seconds."""
+        q = self._queue
+        assert q is not None
         loop = asyncio.get_running_loop()
         end = None if timeout is None else loop.time() + timeout
         while not q:
@@ -103,16 +148,46 @@ class Channel:
                 if left <= 0:
                     raise asyncio.TimeoutError
                 await asyncio.wait_for(asyncio.shield(w), left)
-        return q.popleft()
 
     def drain_events(self) -> list[Event]:
-        """Every event queued so far, without waiting."""
+        """Every event queued so far, without waiting (batches expanded into Data events)."""
         q = self._queue
         if not q:
             return []
-        out = list(q)
+        out: list[Event] = []
+        for ev in q:
+            if isinstance(ev, Batch):
+                out += ev.events()
+            else:
+                out.append(ev)
         q.clear()
         return out
+
+    async def batches(self) -> AsyncIterator[Union[Batch, Event]]:
+        """``async for item in channel.batches()``: queued data as :class:`Batch` objects (one
+        per received buffer; Data events already split off by per-message reads come back
+        grouped), any other event as itself. Ends after Closed or Error, like ``async for``."""
+        q = self._queue
+        if q is None:
+            raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
+        while not self._ended:
+            if not q:
+                await self._wait_queued(None)
+            item = q.popleft()
+            if isinstance(item, Batch):
+                yield item
+                continue
+            if isinstance(item, Data):
+                cls = Batch.type_for(item)
+                key = cls.event_key(item)
+                run = [item]
+                while q and type(q[0]) is type(item) and cls.event_key(q[0]) == key:  # type: ignore[arg-type]
+                    run.append(q.popleft())  # type: ignore[arg-type]
+                yield cls.of_events(run)
+                continue
+            if isinstance(item, State) and item.state in (CLOSED, ERROR):
+                self._ended = True
+            yield item
 
     def __aiter__(self) -> "Channel":
         return self
@@ -121,7 +196,7 @@ class Channel:
         if self._ended:
             raise StopAsyncIteration
         q = self._queue
-        ev = q.popleft() if q else await self.next_event()
+        ev = self._pop_event(q) if q else await self.next_event()  # type: ignore[arg-type]
         if isinstance(ev, State) and ev.state in (CLOSED, ERROR):
             self._ended = True
         return ev

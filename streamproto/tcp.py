@@ -3,6 +3,11 @@
 Server events: ``Control('Connect', 10, addr=id, body=19 bytes)``, ``Data(msgid, seq, body,
 addr=id)``, ``Control('Disconnect', 20, addr=id)``, ``Control('WriteFull'|'WriteReady', addr=id)``.
 Client events: State changes and ``Data``. Framing is :mod:`streamproto.frames`.
+
+Every received buffer is cut into frames in one pass and delivered as one
+:class:`~streamproto.events.Batch` (``on_batch``) or as per-message Data events. Posts
+(``post``, ``post_many``) are collected per connection and written once per event-loop
+iteration (or as soon as :data:`WRITE_COALESCE` bytes are waiting).
 Also the socket helpers shared with ``pub+tcp``: :func:`listen`, :func:`connect`,
 :func:`setup_socket`, :func:`connect_body`.
 """
@@ -21,13 +26,16 @@ from streamproto.address import Address, address_from_params, format_sockaddr, r
 from streamproto.channel import Channel
 from streamproto.config import Url, parse_bool, parse_int, parse_size
 from streamproto.errors import ChannelError, ConfigError, ProtocolError
-from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Control, Data
+from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Batch, Control, Message
 from streamproto.frames import FrameFormat, FrameReader, frame_format
 
 __all__ = ["TcpServer", "TcpClient", "listen", "connect", "setup_socket", "connect_body",
-           "recv_limit", "CONTROL_IDS"]
+           "recv_limit", "CONTROL_IDS", "WRITE_COALESCE"]
 
 log = logging.getLogger("streamproto.tcp")
+
+#: Posted bytes waiting for the end of the event-loop iteration are written at once past this.
+WRITE_COALESCE = 64 * 1024
 
 #: tcp control scheme (streamproto/schemas/tcp-control.yaml).
 CONTROL_IDS = {"Connect": 10, "Disconnect": 20, "WriteFull": 30, "WriteReady": 40, "WriteFlush": 50}
@@ -211,21 +219,29 @@ class _Conn(asyncio.Protocol):
         self.reader = FrameReader(fmt, limit, where=f"{owner.name} connection {cid}")
         self.transport: asyncio.Transport | None = None
         self.closing = False
+        self.pending: list[bytes] = []      # posted frames not yet handed to the transport
+        self.pending_size = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        emit, cid = self.owner._emit, self.cid
+        msgs: list[Message] = []
         try:
-            self.reader.parse(data, lambda m, s, b: emit(Data(m, s, b, cid)))
+            self.reader.split(data, msgs)
         except ProtocolError as e:
+            if msgs:
+                self.owner._emit_batch(Batch(msgs, self.cid))
             self.owner._conn_error(self, str(e))
+            return
+        if msgs:
+            self.owner._emit_batch(Batch(msgs, self.cid))
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.pending, self.pending_size = [], 0
         self.owner._conn_lost(self, exc)
 
     def pause_writing(self) -> None:
@@ -234,10 +250,36 @@ class _Conn(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.owner._emit(Control("WriteReady", 40, 0, b"", addr=self.cid))
 
-    def write(self, fmt: FrameFormat, msgid: int, seq: int, body: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+    def _writable(self) -> asyncio.Transport:
+        t = self.transport
+        if t is None or t.is_closing():
             raise ChannelError(f"connection {self.cid} is closed")
-        self.transport.write(fmt.encode_header(len(body), msgid, seq) + body)
+        return t
+
+    def post(self, data: bytes) -> None:
+        """Queue framed bytes; written at the end of this loop iteration (or now when many)."""
+        self._writable()
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= WRITE_COALESCE:
+            self.flush()
+        elif len(self.pending) == 1:
+            self.owner._flush_later(self)
+
+    def flush(self) -> None:
+        """Hand the queued frames to the transport (one write)."""
+        if self.pending:
+            data, self.pending, self.pending_size = self.pending, [], 0
+            t = self.transport
+            if t is not None and not t.is_closing():
+                t.write(data[0]) if len(data) == 1 else t.writelines(data)
+
+    def write_now(self, data: bytes | bytearray | memoryview) -> None:
+        """Queued frames, then ``data``, to the transport now."""
+        t = self._writable()
+        if self.pending:
+            self.flush()
+        t.write(data)
 
 
 class _FramedMixin(Channel):
@@ -247,6 +289,25 @@ class _FramedMixin(Channel):
         self.frame = frame_format(self.param("frame", "std"))
         self.limit = recv_limit(self.url, (self.PREFIX,), server)
         self.hwm = self.param("send-buffer-hwm", None, parse_size)
+        self._dirty: list[_Conn] = []
+        self._flush_handle: asyncio.Handle | None = None
+
+    def _flush_later(self, conn: _Conn) -> None:
+        self._dirty.append(conn)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush_dirty)
+
+    def _flush_dirty(self) -> None:
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    def _cancel_flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._dirty = []
 
     def _conn_error(self, conn: _Conn, reason: str) -> None:
         raise NotImplementedError
@@ -308,26 +369,52 @@ class TcpServer(_FramedMixin):
         self._emit(Control("Connect", 10, 0, connect_body(sock.family if sock else socket.AF_UNIX,
                                                           peer), addr=conn.cid))
 
-    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
-        """Send one frame to connection ``addr``; ChannelError if it is not connected."""
+    def _conn(self, addr: int | None) -> _Conn:
         conn = self.connections.get(addr)  # type: ignore[arg-type]
         if conn is None:
             raise ChannelError(f"{self.name}: post to unknown connection {addr}")
-        conn.write(self.frame, msgid, seq, bytes(body))
+        return conn
+
+    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+        """Send one frame to connection ``addr``; ChannelError if it is not connected."""
+        conn = self._conn(addr)
+        conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
+
+    def post_many(self, messages: "list[Message]", *, addr: int | None = None) -> None:
+        """Send ``(msgid, seq, body)`` messages to connection ``addr`` in one write.
+
+        Nothing is sent when one of them does not fit the frame (ProtocolError names it).
+        """
+        conn = self._conn(addr)
+        if messages:
+            conn.post(self.frame.encode_many(messages))
 
     def post_frames(self, addr: int, data: bytes | bytearray | memoryview) -> None:
-        """Write already framed bytes (many frames at once) to connection ``addr``."""
+        """Write already framed bytes (many frames at once) to connection ``addr`` now."""
         conn = self.connections.get(addr)  # type: ignore[arg-type]
         if conn is None or conn.transport is None or conn.transport.is_closing():
             raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
-        conn.transport.write(data)
+        conn.write_now(data)
+
+    def post_frames_many(self, addr: int, parts: "list[bytes | memoryview]") -> None:
+        """Write several pieces of already framed bytes to connection ``addr`` now (one
+        ``writelines``; memoryview slices of a shared buffer are fine)."""
+        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
+        if conn.pending:
+            conn.flush()
+        if len(parts) == 1:
+            conn.transport.write(parts[0])
+        else:
+            conn.transport.writelines(parts)
 
     def write_buffer_size(self, addr: int) -> int:
-        """Bytes written to connection ``addr`` but not yet accepted by its socket."""
+        """Bytes posted to connection ``addr`` but not yet accepted by its socket."""
         conn = self.connections.get(addr)  # type: ignore[arg-type]
         if conn is None or conn.transport is None:
             raise ChannelError(f"{self.name}: unknown connection {addr}")
-        return conn.transport.get_write_buffer_size()
+        return conn.transport.get_write_buffer_size() + conn.pending_size
 
     def set_write_limits(self, addr: int, high: int, low: int | None = None) -> None:
         """Write-buffer watermarks of one connection: ``WriteFull`` is emitted once more than
@@ -343,6 +430,7 @@ class TcpServer(_FramedMixin):
         if conn is None:
             raise ChannelError(f"{self.name}: disconnect of unknown connection {addr}")
         conn.closing = True
+        conn.flush()
         if conn.transport is not None:
             conn.transport.close()
 
@@ -357,6 +445,7 @@ class TcpServer(_FramedMixin):
             self._emit(Control("Disconnect", 20, 0, b"", addr=conn.cid))
 
     async def _shutdown(self) -> None:
+        self._cancel_flush()
         for conn in list(self.connections.values()):
             if conn.transport is not None:
                 conn.transport.abort()
@@ -412,7 +501,15 @@ class TcpClient(_FramedMixin):
         """Send one frame (buffered by asyncio when the socket is full: never blocks)."""
         if self._conn is None or self.state != ACTIVE:
             raise ChannelError(f"{self.name}: post in state {self.state}")
-        self._conn.write(self.frame, msgid, seq, bytes(body))
+        self._conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
+
+    def post_many(self, messages: "list[Message]", *, addr: int | None = None) -> None:
+        """Send ``(msgid, seq, body)`` messages in one write; nothing is sent when one of them
+        does not fit the frame (ProtocolError names it)."""
+        if self._conn is None or self.state != ACTIVE:
+            raise ChannelError(f"{self.name}: post in state {self.state}")
+        if messages:
+            self._conn.post(self.frame.encode_many(messages))
 
     def _conn_error(self, conn: _Conn, reason: str) -> None:
         conn.closing = True
@@ -431,7 +528,9 @@ class TcpClient(_FramedMixin):
 
     async def _shutdown(self) -> None:
         conn, self._conn = self._conn, None
+        self._cancel_flush()
         if conn is not None and conn.transport is not None:
             conn.closing = True
+            conn.flush()
             conn.transport.close()
             await asyncio.sleep(0)

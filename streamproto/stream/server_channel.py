@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from streamproto.channel import Channel
 from streamproto.config import Url, child_url, parse_bool, parse_params, parse_size, required_child
@@ -184,6 +184,44 @@ class StreamServer(Channel):
         if self._waiting and self._wake_handle is None:
             self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
         return seq
+
+    def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]"
+                  ) -> int:
+        """Store then publish several ``(msgid, seq, body)`` messages in order; returns the
+        last stored seq. Each is checked and stored as :meth:`post` does; the online side
+        gets the stored ones in one batch. On an error the messages before the failing one
+        are stored and published, the rest are not (the exception says which seq failed).
+        """
+        if self.state != ACTIVE:
+            raise ChannelError(f"{self.name}: post in state {self.state}")
+        stored: list[tuple[int, int, bytes | bytearray | memoryview]] = []
+        store = self.storage.post
+        max_size, autoseq = self.max_size, self.autoseq
+        last = self.last_seq
+        try:
+            for msgid, seq, body in messages:
+                if max_size is not None and len(body) > max_size:
+                    raise ChannelError(f"{self.name}: message msgid {msgid} of {len(body)} bytes "
+                                       f"exceeds max-size {max_size}")
+                if autoseq:
+                    seq = last + 1
+                elif seq <= last:
+                    raise SeqError(f"{self.name}: seq {seq} is not greater than the last stored "
+                                   f"seq {last} (posts must have strictly increasing seqs)")
+                try:
+                    store(msgid, seq, body)
+                except StorageError as e:
+                    raise type(e)(f"{self.name}: storing seq {seq} failed, message not "
+                                  f"published: {e}") from None
+                last = seq
+                stored.append((msgid, seq, body))
+        finally:
+            if stored:
+                self.last_seq = last
+                self.online.post_many(stored)  # type: ignore[union-attr]
+                if self._waiting and self._wake_handle is None:
+                    self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
+        return self.last_seq
 
     def rotate(self) -> str | None:
         """Start a new file of a ``rotate+file://`` storage; returns the closed file's path."""
