@@ -396,19 +396,6 @@ class TcpServer(_FramedMixin):
             raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
         conn.write_now(data)
 
-    def post_frames_many(self, addr: int, parts: "list[bytes | memoryview]") -> None:
-        """Write several pieces of already framed bytes to connection ``addr`` now (one
-        ``writelines``; memoryview slices of a shared buffer are fine)."""
-        conn = self.connections.get(addr)  # type: ignore[arg-type]
-        if conn is None or conn.transport is None or conn.transport.is_closing():
-            raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
-        if conn.pending:
-            conn.flush()
-        if len(parts) == 1:
-            conn.transport.write(parts[0])
-        else:
-            conn.transport.writelines(parts)
-
     def write_buffer_size(self, addr: int) -> int:
         """Bytes posted to connection ``addr`` but not yet accepted by its socket."""
         conn = self.connections.get(addr)  # type: ignore[arg-type]

@@ -3,7 +3,9 @@
 See :mod:`streamproto.stream.channel` for the API overview. This module composes
 :class:`~streamproto.stream.server.RequestSession` (one per request connection) with
 :class:`~streamproto.tcp.TcpServer`, :class:`~streamproto.pub.channel.PubServer` and the storage
-writer, through :class:`~streamproto.stream.history.StorageHistory`.
+writer, through :class:`~streamproto.stream.history.SharedHistory`: storage windows are read
+and framed once, and every request connection positioned in a window is written memoryview
+slices of the same bytes (one write per pump of a connection).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from streamproto.pub.channel import PubServer
 from streamproto.storage.rotate import RotateWriter
 from streamproto.storage.openers import open_writer
 from streamproto.storage.writer import SeqError
-from streamproto.stream.history import StorageHistory
+from streamproto.stream.history import FramedRun, SharedHistory, StorageHistory
 from streamproto.stream.server import (DEFAULT_HIGH_WATER, Disconnect, RequestSession, Send,
                                        SessionState, WANT_DATA, WANT_WRITABLE)
 from streamproto.tcp import TcpServer
@@ -30,7 +32,7 @@ log = logging.getLogger("streamproto.stream")
 
 _CHILDREN = ("request", "storage", "blocks")
 _LOCAL = ("dump", "stat", "name")
-_PUMP_ROUNDS = 8            # batches written per connection before yielding to the loop
+_PULL = 4096                # messages per pull (at most one shared window)
 
 
 def online_url(url: Url) -> Url:
@@ -77,6 +79,7 @@ class StreamServer(Channel):
         self.last_seq = -1
         self.storage: Any = None
         self.history: StorageHistory | None = None
+        self.shared: SharedHistory | None = None
         self.online: PubServer | None = None
         self.request: TcpServer | None = None
         self.sessions: dict[int, RequestSession] = {}
@@ -120,6 +123,7 @@ class StreamServer(Channel):
             self.request = TcpServer(self.request_url, on_event=self._on_request,
                                      name=f"{self.name}/request")
             await self.request.open({k[8:]: v for k, v in p.items() if k.startswith("request.")})
+            self.shared = SharedHistory(self.history, self.request.frame)
         except Exception as e:
             await self._shutdown()
             self._set_state(ERROR, str(e))
@@ -136,6 +140,9 @@ class StreamServer(Channel):
             s.eof()
         self.sessions.clear()
         self._waiting.clear()
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
         for ch in (self.request, self.online):
             if ch is not None:
                 try:
@@ -249,9 +256,11 @@ class StreamServer(Channel):
             return
         addr = ev.addr
         if ev.name == "Connect":
-            self.sessions[addr] = RequestSession(self.history, server_name=self.server_name,
+            self.sessions[addr] = RequestSession(self.shared,  # type: ignore[arg-type]
+                                                 server_name=self.server_name,
                                                  peer=f"request connection {addr}",
-                                                 high_water=self.high_water + 1)
+                                                 high_water=self.high_water + 1,
+                                                 batch=_PULL)
             try:
                 self.request.set_write_limits(addr, self.high_water,  # type: ignore[union-attr]
                                               self.high_water // 2)
@@ -295,16 +304,19 @@ class StreamServer(Channel):
             self._pump(addr)
 
     def _pump(self, addr: int) -> None:
-        """Write history to one connection until its buffer is full or storage has no more."""
+        """Write history to one connection until its buffer is full, storage has no more, or
+        it had its share of this loop iteration (``high_water`` bytes: then it continues
+        after the other connections' turns, so one that reads fast cannot run far ahead).
+
+        A shared-window run (up to a window of messages) goes out as one memoryview slice of
+        the window: one write per batch, no copy on our side.
+        """
         s = self.sessions.get(addr)
         req = self.request
         if s is None or req is None:
             return
-        fmt = req.frame
-        std = fmt.name == "std"
-        pack = fmt.header.pack if std else None   # type: ignore[union-attr]
-        enc = fmt.encode_header
-        for _ in range(_PUMP_ROUNDS):
+        written = 0
+        while True:
             try:
                 buffered = req.write_buffer_size(addr)
             except ChannelError:
@@ -312,18 +324,19 @@ class StreamServer(Channel):
             batch = s.pull(buffered)
             if not batch:
                 break
-            if std:
-                data = b"".join([pack(len(b), m, q) + b for m, q, b in batch])
-            else:
-                data = b"".join([enc(len(b), m, q) + b for m, q, b in batch])
+            if type(batch) is FramedRun:
+                data: Any = batch.frames()
+            else:                                   # another HistorySource: frame here
+                data = req.frame.encode_many(list(batch))
             try:
                 req.post_frames(addr, data)
             except ChannelError:
                 return
-        else:
-            if s.streaming:                         # more to send: continue after other work
-                self._loop.call_soon(self._pump, addr)  # type: ignore[union-attr]
-            return
+            written += len(data)
+            if written >= self.high_water:
+                if s.streaming:                     # more to send: after the others' turns
+                    self._loop.call_soon(self._pump, addr)  # type: ignore[union-attr]
+                return
         if s.state is SessionState.CLOSED:           # storage reader failed
             self._drop(addr)
         elif s.want == WANT_DATA:                   # woken by the next post
