@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Mapping, Union
+from typing import Any, AsyncIterator, Callable, Mapping
 
 from streamproto.config import Url, load_url, parse_params
 from streamproto.errors import ChannelError
@@ -163,7 +163,7 @@ class Channel:
         q.clear()
         return out
 
-    async def batches(self) -> AsyncIterator[Union[Batch, Event]]:
+    async def batches(self) -> AsyncIterator[Batch | Event]:
         """``async for item in channel.batches()``: queued data as :class:`Batch` objects (one
         per received buffer; Data events already split off by per-message reads come back
         grouped), any other event as itself. Ends after Closed or Error, like ``async for``."""

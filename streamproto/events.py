@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, ClassVar, Iterator, Sequence, Union
 
 #: Channel state names, as TLL reports them (STATE msgid in the golden logs: 1, 2, 3, 0, 4).
 CLOSED, OPENING, ACTIVE, CLOSING, ERROR = "Closed", "Opening", "Active", "Closing", "Error"
@@ -60,7 +60,7 @@ class Batch:
     __slots__ = ("messages", "addr")
     #: the per-message event class a batch stands for
     event_type: type = Data
-    _by_event: dict[type, type["Batch"]] = {}
+    _by_event: ClassVar[dict[type, type["Batch"]]] = {}
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

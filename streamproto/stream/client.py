@@ -447,24 +447,28 @@ class StreamClientCore:
 
         Same outputs as :meth:`request_message` per message, except that runs of history
         data come as one :class:`StreamBatch`. The state only changes through the per-message
-        path (the run ends before the message that switches online).
+        path (a run ends before the message that switches online).
         """
         out: list = []
         seqs = [m[1] for m in messages]
-        fast = _increasing(seqs)
+        growing: bool | None = None     # do the seqs grow from the first history message on?
         i, n = 0, len(messages)
         while i < n:
-            if (fast and self._state is ClientState.CONNECTED and not self._block_pending
+            if (self._state is ClientState.CONNECTED and not self._block_pending
                     and seqs[i] > self._seq):
-                items = self._ring.items
-                # the first seq that switches online (see _history); the run stops before it
-                stop = items[0][1] - 1 if items else max(self._server_seq, self._ring.evicted_seq)
-                k = bisect_left(seqs, stop, i) - i
-                if k > 0:
-                    self._seq = seqs[i + k - 1]
-                    out.append(StreamBatch(messages if k == n else messages[i:i + k], False))
-                    i += k
-                    continue
+                if growing is None:
+                    growing = _increasing(seqs[i:])
+                if growing:
+                    items = self._ring.items
+                    # the first seq that switches online (see _history); the run stops before
+                    stop = (items[0][1] - 1 if items
+                            else max(self._server_seq, self._ring.evicted_seq))
+                    k = bisect_left(seqs, stop, i) - i
+                    if k > 0:
+                        self._seq = seqs[i + k - 1]
+                        out.append(StreamBatch(messages if k == n else messages[i:i + k], False))
+                        i += k
+                        continue
             out += self.request_message(*messages[i])
             i += 1
         return out

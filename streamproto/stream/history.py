@@ -116,10 +116,10 @@ class _Reader:
         return self._read_rotate(limit)
 
     def _read_rotate(self, limit: int) -> list[Data]:
-        out = []
+        out: list[Data] = []
         size = 0
         for d in islice(iter(self.r), limit):  # type: ignore[call-overload]
-            if d.kind == 0:                      # data; Rotate controls stay local
+            if isinstance(d, Data):              # data; Rotate controls stay local
                 out.append(d)
                 size += len(d.body)
                 if size >= BATCH_BYTES:
@@ -247,8 +247,9 @@ class SharedHistory:
         self._readers: dict[int, _Reader] = {}  # next seq -> storage reader positioned there
         self._positions: set[WindowReader] = set()   # live request readers
         self._packs: dict[int, Any] = {}        # body size -> pack of header + body
-        #: counters: windows built from storage, served from the cache, storage readers opened
-        self.stats = {"built": 0, "hits": 0, "opened": 0}
+        #: counters: windows built from storage (and the messages framed in them), windows
+        #: served from the cache, storage readers opened
+        self.stats = {"built": 0, "framed": 0, "hits": 0, "opened": 0}
 
     @property
     def first_seq(self) -> int:
@@ -278,6 +279,11 @@ class SharedHistory:
     def windows(self) -> list[tuple[int, int]]:
         """``(lo, hi)`` of the cached windows, in seq order."""
         return [(w.lo, w.hi) for w in self._windows]
+
+    @property
+    def positions(self) -> list[int]:
+        """Next seq of every open request reader, in order."""
+        return sorted(r.next_seq for r in self._positions)
 
     # ------------------------------------------------------------------ windows
     def _find(self, seq: int) -> _Window | None:
@@ -334,6 +340,7 @@ class SharedHistory:
         self._windows.insert(k, w)
         self._los.insert(k, w.lo)
         self.stats["built"] += 1
+        self.stats["framed"] += w.n
         if len(self._windows) > self.max_windows:
             self._evict()
         return w
