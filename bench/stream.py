@@ -3,7 +3,7 @@
 The server runs in a child process; the clients (and the floor loops) in this one.
 
 * catch-up: ``--count`` (1 M) stored 26-byte Transactions; a client opens with ``mode=seq;seq=0``
-  and counts messages until ``Online`` (callback API, and once more with ``async for``);
+  and counts messages until ``Online`` (callback API, ``async for``, and the ``on_batch`` API);
   floor: the same Request sent by a bare socket, reading the same bytes with ``recv_into``
   and nothing else.
 * fan-out: ``--fan-count`` (200 k) stored messages replayed to 1, then 4 clients opening at
@@ -104,7 +104,9 @@ def _seed(d: str, n: int, name: str = "s.dat") -> int:
     return n * (FRAME.size + BODY.size)
 
 
-async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
+async def _catch_up(client_url: str, n: int, mode: str) -> float:
+    """One client from seq 0 to Online: ``event`` (on_event), ``iter`` (async for) or
+    ``batch`` (on_batch)."""
     count = 0
     done = asyncio.get_running_loop().create_future()
     t0 = time.perf_counter()
@@ -118,7 +120,11 @@ async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
         elif type(ev) is State and ev.state == "Error":
             done.set_exception(RuntimeError(ev.reason))
 
-    if use_iter:
+    def on_batch(batch):
+        nonlocal count
+        count += len(batch)
+
+    if mode == "iter":
         c = StreamClient(client_url)
         await c.open("mode=seq;seq=0")
         async for ev in c:
@@ -130,7 +136,8 @@ async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
             elif type(ev) is State and ev.state == "Error":
                 raise RuntimeError(ev.reason)
     else:
-        c = StreamClient(client_url, on_event=on_event)
+        kw = {"on_batch": on_batch} if mode == "batch" else {}
+        c = StreamClient(client_url, on_event=on_event, **kw)
         await c.open("mode=seq;seq=0")
         t1 = await asyncio.wait_for(done, 300)
     await c.close()
@@ -337,9 +344,11 @@ def main() -> None:
         fr = args.count / floor
         print(f"floor (bare socket, no parsing): {fr:>12,.0f} msgs/s  "
               f"({nbytes / floor / 1e6:,.0f} MB/s of frames)")
-        for label, use_iter in (("catch-up, on_event callback", False),
-                                ("catch-up, async for", True)):
-            t = asyncio.run(_catch_up(client_url, args.count, use_iter))
+        modes = [("catch-up, on_event callback", "event"), ("catch-up, async for", "iter")]
+        if _BATCH_API:
+            modes.append(("catch-up, on_batch callback", "batch"))
+        for label, mode in modes:
+            t = asyncio.run(_catch_up(client_url, args.count, mode))
             r = args.count / t
             print(f"{label:32s} {r:>12,.0f} msgs/s  ratio to floor {r / fr:5.2f}  "
                   f"({args.count:,} messages in {t:.2f} s)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
 from streamproto.config import Url, load_url, parse_params
 from streamproto.errors import ChannelError
@@ -226,6 +226,12 @@ class Channel:
 
     def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
         raise NotImplementedError
+
+    def post_many(self, messages: "Sequence[tuple[int, int, bytes]]", *,
+                  addr: int | None = None) -> Any:
+        """Post ``(msgid, seq, body)`` messages in order (publishing channels do it in one go)."""
+        for msgid, seq, body in messages:
+            self.post(msgid, seq, body, addr=addr)
 
     async def __aenter__(self) -> "Channel":
         return self

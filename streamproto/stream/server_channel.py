@@ -32,7 +32,6 @@ log = logging.getLogger("streamproto.stream")
 
 _CHILDREN = ("request", "storage", "blocks")
 _LOCAL = ("dump", "stat", "name")
-_PULL = 4096                # messages per pull (at most one shared window)
 
 
 def online_url(url: Url) -> Url:
@@ -192,8 +191,8 @@ class StreamServer(Channel):
             self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
         return seq
 
-    def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]"
-                  ) -> int:
+    def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]",
+                  *, addr: int | None = None) -> int:
         """Store then publish several ``(msgid, seq, body)`` messages in order; returns the
         last stored seq. Each is checked and stored as :meth:`post` does; the online side
         gets the stored ones in one batch. On an error the messages before the failing one
@@ -259,8 +258,7 @@ class StreamServer(Channel):
             self.sessions[addr] = RequestSession(self.shared,  # type: ignore[arg-type]
                                                  server_name=self.server_name,
                                                  peer=f"request connection {addr}",
-                                                 high_water=self.high_water + 1,
-                                                 batch=_PULL)
+                                                 high_water=self.high_water + 1)
             try:
                 self.request.set_write_limits(addr, self.high_water,  # type: ignore[union-attr]
                                               self.high_water // 2)
