@@ -20,7 +20,7 @@ import os
 import socket
 import stat
 import struct
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from streamproto.address import Address, address_from_params, format_sockaddr, resolve
 from streamproto.channel import Channel
@@ -380,7 +380,7 @@ class TcpServer(_FramedMixin):
         conn = self._conn(addr)
         conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
 
-    def post_many(self, messages: "list[Message]", *, addr: int | None = None) -> None:
+    def post_many(self, messages: "Sequence[Message]", *, addr: int | None = None) -> None:
         """Send ``(msgid, seq, body)`` messages to connection ``addr`` in one write.
 
         Nothing is sent when one of them does not fit the frame (ProtocolError names it).
@@ -490,7 +490,7 @@ class TcpClient(_FramedMixin):
             raise ChannelError(f"{self.name}: post in state {self.state}")
         self._conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
 
-    def post_many(self, messages: "list[Message]", *, addr: int | None = None) -> None:
+    def post_many(self, messages: "Sequence[Message]", *, addr: int | None = None) -> None:
         """Send ``(msgid, seq, body)`` messages in one write; nothing is sent when one of them
         does not fit the frame (ProtocolError names it)."""
         if self._conn is None or self.state != ACTIVE:
