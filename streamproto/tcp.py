@@ -3,13 +3,13 @@
 Server events: ``Control('Connect', 10, addr=id, body=19 bytes)``, ``Data(msgid, seq, body,
 addr=id)``, ``Control('Disconnect', 20, addr=id)``, ``Control('WriteFull'|'WriteReady', addr=id)``.
 Client events: State changes and ``Data``. Framing is :mod:`streamproto.frames`.
+Also the socket helpers shared with ``pub+tcp``: :func:`listen`, :func:`connect`,
+:func:`setup_socket`, :func:`connect_body`.
 
 Every received buffer is cut into frames in one pass and delivered as one
 :class:`~streamproto.events.Batch` (``on_batch``) or as per-message Data events. Posts
 (``post``, ``post_many``) are collected per connection and written once per event-loop
 iteration (or as soon as :data:`WRITE_COALESCE` bytes are waiting).
-Also the socket helpers shared with ``pub+tcp``: :func:`listen`, :func:`connect`,
-:func:`setup_socket`, :func:`connect_body`.
 """
 from __future__ import annotations
 
@@ -272,7 +272,10 @@ class _Conn(asyncio.Protocol):
             data, self.pending, self.pending_size = self.pending, [], 0
             t = self.transport
             if t is not None and not t.is_closing():
-                t.write(data[0]) if len(data) == 1 else t.writelines(data)
+                if len(data) == 1:
+                    t.write(data[0])
+                else:
+                    t.writelines(data)
 
     def write_now(self, data: bytes | bytearray | memoryview) -> None:
         """Queued frames, then ``data``, to the transport now."""

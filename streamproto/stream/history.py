@@ -13,6 +13,11 @@ was called (the server calls it from ``rotate()``), not on every read at the end
 Deviation from the reference (network spec §4.5): a request older than the first file of a
 rotate set is served from the oldest stored message (as for ``file://``) instead of answering
 ``Failed to open storage from seq X`` after a server restart.
+
+:class:`SharedHistory` is what the server hands its request sessions: on top of
+:class:`StorageHistory` it reads each window of storage once, frames it once in the request
+channel's frame format, and gives every request positioned in it :class:`FramedRun` slices
+of the same bytes (a Sequence of messages that also exposes the framed bytes).
 """
 from __future__ import annotations
 
