@@ -1,17 +1,22 @@
-"""stream+pub+tcp benchmark over Unix sockets: history catch-up and online latency.
+"""stream+pub+tcp benchmark over Unix sockets: history catch-up, fan-out and online latency.
 
-The server runs in a child process; the client (and the floor loop) in this one.
+The server runs in a child process; the clients (and the floor loops) in this one.
 
 * catch-up: ``--count`` (1 M) stored 26-byte Transactions; a client opens with ``mode=seq;seq=0``
-  and counts messages until ``Online`` (callback API, and once more with ``async for``);
+  and counts messages until ``Online`` (callback API, ``async for``, and the ``on_batch`` API);
   floor: the same Request sent by a bare socket, reading the same bytes with ``recv_into``
   and nothing else.
+* fan-out: ``--fan-count`` (200 k) stored messages replayed to 1, then 4 clients opening at
+  once (``mode=seq;seq=0``, all in this process); the server child's CPU time (getrusage)
+  per delivered message, and the ratio 4 clients / 1 client. Floor: a bare process that
+  ``sendall``s the same framed bytes from memory to as many sockets (one thread each).
 * online: the server posts ``--rate`` (10 k) msgs/s for ``--seconds``; one-way post-to-receive
   latency p50/p99 (the body starts with ``time.perf_counter_ns()``, a system-wide clock).
 
-Targets of the issue: >= 300 k msgs/s catch-up, p99 < 1 ms online at 10 k msgs/s.
+Targets: >= 300 k msgs/s catch-up, p99 < 1 ms online at 10 k msgs/s; fan-out (issue 11): with
+four clients at most 0.5 us of server CPU per delivered message and at most half of one client's.
 
-    python bench/stream.py [--count N] [--rate R] [--seconds S]
+    python bench/stream.py [--count N] [--fan-count N] [--rate R] [--seconds S]
 """
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import resource
 import socket
 import struct
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,18 +45,26 @@ from streamproto.stream.client import StreamData  # noqa: E402
 
 BODY = struct.Struct("<qqqH")   # Transaction: time, id, price, count = 26 bytes
 FRAME = struct.Struct("<Iiq")
+#: the batch delivery API (issue 11) when this checkout has it
+_BATCH_API = "on_batch" in StreamClient.__init__.__code__.co_varnames
 
 
-def _urls(d: str) -> tuple[str, str]:
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process so far, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _urls(d: str, storage: str = "s.dat") -> tuple[str, str]:
     server = (f"stream+pub+tcp://{d}/o.sock;mode=server;request=tcp://{d}/r.sock;"
-              f"storage=file://{d}/s.dat;pub.size=16mb")
+              f"storage=file://{d}/{storage};pub.size=16mb")
     client = f"stream+pub+tcp://{d}/o.sock;request=tcp://{d}/r.sock;peer=bench"
     return server, client
 
 
-def _server_main(d: str, conn) -> None:
+def _server_main(d: str, conn, storage: str = "s.dat") -> None:
     async def run() -> None:
-        srv = StreamServer(_urls(d)[0], on_event=lambda ev: None)
+        srv = StreamServer(_urls(d, storage)[0], on_event=lambda ev: None)
         await srv.open()
         loop = asyncio.get_running_loop()
         conn.send("ready")
@@ -57,6 +72,8 @@ def _server_main(d: str, conn) -> None:
             cmd = await loop.run_in_executor(None, conn.recv)
             if cmd[0] == "stop":
                 break
+            if cmd[0] == "cpu":
+                conn.send(_cpu())
             if cmd[0] == "post":                        # paced online posts
                 _, n, rate = cmd
                 period, start, seq0 = 1.0 / rate, time.perf_counter(), srv.last_seq + 1
@@ -73,17 +90,23 @@ def _server_main(d: str, conn) -> None:
     asyncio.run(run())
 
 
-def _seed(d: str, n: int) -> int:
+def _bodies() -> list[bytes]:
     pack = BODY.pack
-    bodies = [pack(1725290273492443617 + i, i, 97612 + i % 1000, i % 100) for i in range(4096)]
-    with FileWriter(f"{d}/s.dat", io="posix", buffer=1 << 20) as w:
+    return [pack(1725290273492443617 + i, i, 97612 + i % 1000, i % 100) for i in range(4096)]
+
+
+def _seed(d: str, n: int, name: str = "s.dat") -> int:
+    bodies = _bodies()
+    with FileWriter(f"{d}/{name}", io="posix", buffer=1 << 20) as w:
         post = w.post
         for i in range(n):
             post(10, i, bodies[i & 4095])
     return n * (FRAME.size + BODY.size)
 
 
-async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
+async def _catch_up(client_url: str, n: int, mode: str) -> float:
+    """One client from seq 0 to Online: ``event`` (on_event), ``iter`` (async for) or
+    ``batch`` (on_batch)."""
     count = 0
     done = asyncio.get_running_loop().create_future()
     t0 = time.perf_counter()
@@ -97,7 +120,11 @@ async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
         elif type(ev) is State and ev.state == "Error":
             done.set_exception(RuntimeError(ev.reason))
 
-    if use_iter:
+    def on_batch(batch):
+        nonlocal count
+        count += len(batch)
+
+    if mode == "iter":
         c = StreamClient(client_url)
         await c.open("mode=seq;seq=0")
         async for ev in c:
@@ -109,7 +136,8 @@ async def _catch_up(client_url: str, n: int, use_iter: bool) -> float:
             elif type(ev) is State and ev.state == "Error":
                 raise RuntimeError(ev.reason)
     else:
-        c = StreamClient(client_url, on_event=on_event)
+        kw = {"on_batch": on_batch} if mode == "batch" else {}
+        c = StreamClient(client_url, on_event=on_event, **kw)
         await c.open("mode=seq;seq=0")
         t1 = await asyncio.wait_for(done, 300)
     await c.close()
@@ -137,6 +165,140 @@ def _floor(d: str, nbytes: int) -> float:
     return t1 - t0
 
 
+async def _fan_out(client_url: str, n: int, k: int) -> float:
+    """``k`` clients open ``mode=seq;seq=0`` at once; wall time until every one is Online."""
+    loop = asyncio.get_running_loop()
+    counts = [0] * k
+    done = [loop.create_future() for _ in range(k)]
+    clients = []
+    for i in range(k):
+        def on_event(ev, i=i):
+            if type(ev) is StreamData:
+                counts[i] += 1
+            elif type(ev) is Control and ev.name == "Online":
+                done[i].set_result(None)
+            elif type(ev) is State and ev.state == "Error" and not done[i].done():
+                done[i].set_exception(RuntimeError(ev.reason))
+
+        kw: dict = {"on_event": on_event}
+        if _BATCH_API:
+            def on_batch(batch, i=i):
+                counts[i] += len(batch)
+            kw["on_batch"] = on_batch
+        clients.append(StreamClient(client_url.replace("peer=bench", f"peer=fan{i}"), **kw))
+    t0 = time.perf_counter()
+    await asyncio.gather(*(c.open("mode=seq;seq=0") for c in clients))
+    await asyncio.wait_for(asyncio.gather(*done), 600)
+    t1 = time.perf_counter()
+    for c in clients:
+        await c.close()
+    assert counts == [n] * k, (counts, n)
+    return t1 - t0
+
+
+def _bare_sender(path: str, blob: bytes, k: int, conn) -> None:
+    """Floor of the fan-out: accept ``k`` connections, read each request, ``sendall`` ``blob``."""
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(path)
+    ls.listen(k)
+    conn.send("ready")
+    socks = [ls.accept()[0] for _ in range(k)]
+    cpu0 = _cpu()
+    view = memoryview(blob)
+
+    def serve(s: socket.socket) -> None:
+        s.recv(4096)
+        s.sendall(view)
+
+    threads = [threading.Thread(target=serve, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    conn.send(_cpu() - cpu0)
+    for s in socks:
+        s.close()
+    ls.close()
+    os.unlink(path)
+
+
+def _fan_out_floor(d: str, blob: bytes, k: int) -> float:
+    """Server CPU seconds of the bare sender serving ``blob`` to ``k`` sockets at once."""
+    path = f"{d}/floor{k}.sock"
+    parent, child = mp.Pipe()
+    proc = mp.Process(target=_bare_sender, args=(path, blob, k, child))
+    proc.start()
+    try:
+        assert parent.recv() == "ready"
+        socks = []
+        for _ in range(k):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            socks.append(s)
+
+        def read(s: socket.socket) -> None:
+            buf = bytearray(1 << 20)
+            s.sendall(b"request")
+            got = 0
+            while got < len(blob):
+                n = s.recv_into(buf)
+                if not n:
+                    raise RuntimeError(f"EOF after {got} of {len(blob)} bytes")
+                got += n
+
+        threads = [threading.Thread(target=read, args=(s,)) for s in socks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        cpu = parent.recv()
+        for s in socks:
+            s.close()
+        return cpu
+    finally:
+        proc.join(10)
+
+
+def _framed(n: int) -> bytes:
+    """The std frames of the history the server sends for ``n`` seeded messages."""
+    bodies = _bodies()
+    pack = FRAME.pack
+    return b"".join([pack(len(bodies[i & 4095]), 10, i) + bodies[i & 4095] for i in range(n)])
+
+
+def _fan_out_report(d: str, n: int) -> None:
+    """Each fan-out run gets a freshly started server (empty caches: the restart case)."""
+    _seed(d, n, "fan.dat")
+    os.makedirs(d + "/fan", exist_ok=True)
+    blob = _framed(n)
+    api = "on_batch" if _BATCH_API else "on_event"
+    _, client_url = _urls(d + "/fan")
+    per: dict[int, float] = {}
+    for k in (1, 4):
+        floor = min(_fan_out_floor(d, blob, k) for _ in range(2)) / (k * n)
+        parent, child = mp.Pipe()
+        proc = mp.Process(target=_server_main, args=(d + "/fan", child, "../fan.dat"))
+        proc.start()
+        try:
+            assert parent.recv() == "ready"
+            parent.send(("cpu",))
+            cpu0 = parent.recv()
+            wall = asyncio.run(_fan_out(client_url, n, k))
+            parent.send(("cpu",))
+            cpu = (parent.recv() - cpu0) / (k * n)
+        finally:
+            parent.send(("stop",))
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+        per[k] = cpu
+        print(f"fan-out {k} client(s) x {n:,} ({api}): server CPU {cpu * 1e6:6.3f} us per "
+              f"delivered message, ratio to floor {cpu / floor:6.1f} (bare sendall "
+              f"{floor * 1e6:6.3f} us); {k * n / wall:>10,.0f} msgs/s delivered")
+    print(f"fan-out server CPU per delivered message, 4 clients / 1 client: "
+          f"{per[4] / per[1]:5.2f} (target <= 0.50, and <= 0.5 us)")
+
+
 async def _latency(client_url: str, conn, n: int, rate: float) -> list[int]:
     lat: list[int] = []
     clock = time.perf_counter_ns
@@ -162,6 +324,8 @@ async def _latency(client_url: str, conn, n: int, rate: float) -> list[int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000, help="stored messages to catch up")
+    ap.add_argument("--fan-count", type=int, default=200_000,
+                    help="stored messages replayed by the fan-out run (0: skip it)")
     ap.add_argument("--rate", type=float, default=10_000, help="online post rate")
     ap.add_argument("--seconds", type=float, default=2.0, help="length of the latency run")
     args = ap.parse_args()
@@ -180,9 +344,11 @@ def main() -> None:
         fr = args.count / floor
         print(f"floor (bare socket, no parsing): {fr:>12,.0f} msgs/s  "
               f"({nbytes / floor / 1e6:,.0f} MB/s of frames)")
-        for label, use_iter in (("catch-up, on_event callback", False),
-                                ("catch-up, async for", True)):
-            t = asyncio.run(_catch_up(client_url, args.count, use_iter))
+        modes = [("catch-up, on_event callback", "event"), ("catch-up, async for", "iter")]
+        if _BATCH_API:
+            modes.append(("catch-up, on_batch callback", "batch"))
+        for label, mode in modes:
+            t = asyncio.run(_catch_up(client_url, args.count, mode))
             r = args.count / t
             print(f"{label:32s} {r:>12,.0f} msgs/s  ratio to floor {r / fr:5.2f}  "
                   f"({args.count:,} messages in {t:.2f} s)")
@@ -196,6 +362,8 @@ def main() -> None:
         proc.join(10)
         if proc.is_alive():
             proc.kill()
+    if args.fan_count:
+        _fan_out_report(d, args.fan_count)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, AsyncIterator, Callable, ClassVar, Mapping, Sequence
 
 from streamproto.config import Conv, Url, check_params, load_url, parse_params
 from streamproto.dump import message_text, parse_dump, state_text
 from streamproto.errors import ChannelError, ConfigError
-from streamproto.events import CLOSED, CLOSING, ERROR, ROTATE, Control, Data, State, Event
+from streamproto.events import CLOSED, CLOSING, ERROR, ROTATE, Batch, Control, Data, State, Event
 
-__all__ = ["Channel", "EventCallback"]
+__all__ = ["Channel", "EventCallback", "BatchCallback"]
 
 EventCallback = Callable[[Event], None]
 _CONTROL_SCHEMES: dict[str, Any] = {}
+BatchCallback = Callable[[Batch], None]
 
 
 class Channel:
@@ -29,6 +30,13 @@ class Channel:
     Events go to ``on_event(event)`` when given (called synchronously from the event loop),
     otherwise into a queue read with :meth:`next_event` or ``async for event in channel`` (which
     ends after the channel reports Closed or Error).
+
+    Batch delivery, next to per-message delivery: data messages that arrive together (one
+    received buffer) go to ``on_batch(batch)`` as one :class:`~streamproto.events.Batch` when
+    that callback is given (State and Control events still go to ``on_event`` or the queue,
+    in order with the batches); without callbacks, ``async for item in channel.batches()``
+    yields a Batch for such data and the other events one by one. Both views read the same
+    queue: switching between ``async for event in channel`` and :meth:`batches` keeps order.
     """
 
     #: Parameter prefix (``pub``, ``tcp``, ``stream``): ``PREFIX.name`` wins over ``name``.
@@ -40,7 +48,8 @@ class Channel:
     PARAMS: ClassVar[Mapping[str, Conv]] = {}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *,
-                 on_event: EventCallback | None = None, name: str | None = None) -> None:
+                 on_event: EventCallback | None = None, name: str | None = None,
+                 on_batch: BatchCallback | None = None) -> None:
         self.url = load_url(url)
         self.check_url(self.url)
         self.name = name or self.url.params.get("name") or self.url.proto
@@ -48,15 +57,19 @@ class Channel:
         self.reason: str | None = None
         self.info: dict[str, str] = {}
         self._on_event = on_event
-        # a deque and one shared waiter future: much cheaper per event than asyncio.Queue
-        self._queue: deque[Event] | None = None if on_event else deque()
+        self._on_batch = on_batch
+        # a deque and one shared waiter future: much cheaper per event than asyncio.Queue;
+        # it holds events and whole batches (expanded when read per message)
+        self._queue: deque[Event | Batch] | None = None if on_event else deque()
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False
         self.log = logging.getLogger(f"tll.channel.{self.name}")
         self.dump = parse_dump(self.param("dump", None))
         if self.dump is not None:               # instance attributes: no cost when dump is off
             self._emit = self._emit_dumped      # type: ignore[method-assign]
+            self._emit_batch = self._emit_batch_dumped  # type: ignore[method-assign]
             self.post = self._dumped_post(self.post)  # type: ignore[method-assign]
+            self.post_many = self._dumped_post_many(self.post_many)  # type: ignore[method-assign]
 
     @property
     def control_scheme(self) -> Any:
@@ -115,6 +128,23 @@ class Channel:
             if not w.done():
                 w.set_result(None)
 
+    def _emit_batch(self, batch: Batch) -> None:
+        """Deliver data messages received together: ``on_batch``, else per message, else queued."""
+        if self._on_batch is not None:
+            self._on_batch(batch)
+            return
+        cb = self._on_event
+        if cb is not None:
+            for e in batch.events():
+                cb(e)
+            return
+        self._queue.append(batch)  # type: ignore[union-attr]
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
+
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state and reason == self.reason:
             return
@@ -127,6 +157,11 @@ class Channel:
     def _emit_dumped(self, event: Event) -> None:
         self._log_message("Recv", event)
         type(self)._emit(self, event)
+
+    def _emit_batch_dumped(self, batch: Batch) -> None:
+        for event in batch.events():
+            self._log_message("Recv", event)
+        type(self)._emit_batch(self, batch)
 
     def _log_message(self, text: str, event: Event) -> None:
         log = self.log
@@ -158,6 +193,13 @@ class Channel:
                 raise
         return post
 
+    def _dumped_post_many(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def post_many(messages: "Sequence[tuple[int, int, bytes]]", **kw: Any) -> Any:
+            for msgid, seq, body in messages:
+                self._log_message("Post", Data(msgid, seq, body, kw.get("addr")))
+            return inner(messages, **kw)
+        return post_many
+
     def _log_failed_post(self, ev: Data | Control) -> None:
         control = isinstance(ev, Control)
         try:
@@ -175,7 +217,24 @@ class Channel:
         if q is None:
             raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
         if q:
-            return q.popleft()
+            return self._pop_event(q)
+        await self._wait_queued(timeout)
+        return self._pop_event(q)
+
+    @staticmethod
+    def _pop_event(q: "deque[Event | Batch]") -> Event:
+        """Next queued event; a queued batch is expanded into its Data events first."""
+        ev = q.popleft()
+        if isinstance(ev, Batch):
+            evs = ev.events()
+            q.extendleft(reversed(evs))
+            return q.popleft()  # type: ignore[return-value]
+        return ev
+
+    async def _wait_queued(self, timeout: float | None) -> None:
+        """Wait until the queue is not empty; asyncio.TimeoutError after ``timeout`` seconds."""
+        q = self._queue
+        assert q is not None
         loop = asyncio.get_running_loop()
         end = None if timeout is None else loop.time() + timeout
         while not q:
@@ -189,16 +248,46 @@ class Channel:
                 if left <= 0:
                     raise asyncio.TimeoutError
                 await asyncio.wait_for(asyncio.shield(w), left)
-        return q.popleft()
 
     def drain_events(self) -> list[Event]:
-        """Every event queued so far, without waiting."""
+        """Every event queued so far, without waiting (batches expanded into Data events)."""
         q = self._queue
         if not q:
             return []
-        out = list(q)
+        out: list[Event] = []
+        for ev in q:
+            if isinstance(ev, Batch):
+                out += ev.events()
+            else:
+                out.append(ev)
         q.clear()
         return out
+
+    async def batches(self) -> AsyncIterator[Batch | Event]:
+        """``async for item in channel.batches()``: queued data as :class:`Batch` objects (one
+        per received buffer; Data events already split off by per-message reads come back
+        grouped), any other event as itself. Ends after Closed or Error, like ``async for``."""
+        q = self._queue
+        if q is None:
+            raise ChannelError(f"{self.name}: events go to the on_event callback, not a queue")
+        while not self._ended:
+            if not q:
+                await self._wait_queued(None)
+            item = q.popleft()
+            if isinstance(item, Batch):
+                yield item
+                continue
+            if isinstance(item, Data):
+                cls = Batch.type_for(item)
+                key = cls.event_key(item)
+                run = [item]
+                while q and type(q[0]) is type(item) and cls.event_key(q[0]) == key:  # type: ignore[arg-type]
+                    run.append(q.popleft())  # type: ignore[arg-type]
+                yield cls.of_events(run)
+                continue
+            if isinstance(item, State) and item.state in (CLOSED, ERROR):
+                self._ended = True
+            yield item
 
     def __aiter__(self) -> "Channel":
         return self
@@ -207,7 +296,7 @@ class Channel:
         if self._ended:
             raise StopAsyncIteration
         q = self._queue
-        ev = q.popleft() if q else await self.next_event()
+        ev = self._pop_event(q) if q else await self.next_event()  # type: ignore[arg-type]
         if isinstance(ev, State) and ev.state in (CLOSED, ERROR):
             self._ended = True
         return ev
@@ -265,6 +354,12 @@ class Channel:
             return
         raise ChannelError(f"{self.name}: {self.url.proto} does not accept control message "
                            f"{msgid}")
+    def post_many(self, messages: "Sequence[tuple[int, int, bytes]]", *,
+                  addr: int | None = None) -> Any:
+        """Post ``(msgid, seq, body)`` messages in order (publishing channels do it in one go)."""
+        post = type(self).post          # the class's own post: a dump= wrapper logs in post_many
+        for msgid, seq, body in messages:
+            post(self, msgid, seq, body, addr=addr)
 
     async def __aenter__(self) -> "Channel":
         return self

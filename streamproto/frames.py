@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from streamproto.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 
@@ -51,6 +51,23 @@ class FrameFormat:
     def encode(self, msgid: int, seq: int, body: bytes | bytearray | memoryview) -> bytes:
         """Header + body as one bytes object."""
         return self.encode_header(len(body), msgid, seq) + bytes(body)
+
+    def encode_many(self, messages: Iterable[tuple[int, int, bytes | bytearray | memoryview]]
+                    ) -> bytes:
+        """Header + body of every ``(msgid, seq, body)`` as one bytes object (one pass).
+
+        Raises LocalProtocolError naming the first message whose values do not fit the header.
+        """
+        msgs = messages if isinstance(messages, list) else list(messages)
+        h = self.header
+        if h is not None and self.fields == "sms":
+            pack = h.pack       # struct refuses exactly what _check refuses, only faster
+            try:
+                return b"".join([pack(len(b), m, s) + b for m, s, b in msgs])
+            except struct.error:
+                pass            # name the culprit below
+        enc = self.encode_header
+        return b"".join([enc(len(b), m, s) + bytes(b) for m, s, b in msgs])
 
     def _check(self, size: int, msgid: int, seq: int) -> None:
         if size > self.size_max:
@@ -100,9 +117,10 @@ def frame_format(name: str | FrameFormat) -> FrameFormat:
 class FrameReader:
     """Cuts received bytes into ``(msgid, seq, body)`` frames.
 
-    Fast path: :meth:`parse` ``(data, on_frame)`` calls ``on_frame(msgid, seq, body)`` for every
-    complete frame, slicing bodies straight out of the received chunk; only an incomplete tail
-    is kept (chunks of one large frame are collected and joined once). Convenience path:
+    Fast path: :meth:`split` ``(data, out)`` appends every complete frame of a received chunk
+    to a list in one pass, slicing bodies straight out of the chunk; :meth:`parse`
+    ``(data, on_frame)`` calls ``on_frame(msgid, seq, body)`` for each instead. Only an
+    incomplete tail is kept (chunks of one large frame are collected and joined once). Convenience path:
     :meth:`feed` then iterate :meth:`frames`. A frame whose header + body exceeds ``limit``
     raises RemoteProtocolError and the reader stays failed: the buffer never grows past the
     limit. Exceptions raised by ``on_frame`` pass through untouched.
@@ -119,7 +137,11 @@ class FrameReader:
         self._offset = 0                # stream offset of the first byte of _parts
         self._error: RemoteProtocolError | None = None
         self._ready: list[tuple[int, int, bytes]] = []
-        self._hsize = self.format.header_size
+        h = self.format
+        self._hsize = h.header_size
+        self._unpack = h.header.unpack_from if h.header is not None else None
+        self._runs: dict[int, struct.Struct] = {}   # body size -> header + body struct
+        self._skip_runs = 0                         # buffers to parse without trying runs
 
     @property
     def pending(self) -> int:
@@ -129,16 +151,33 @@ class FrameReader:
     def parse(self, data: bytes | bytearray | memoryview,
               on_frame: Callable[[int, int, bytes], object]) -> None:
         """Consume received bytes, calling ``on_frame(msgid, seq, body)`` per complete frame."""
+        out: list[tuple[int, int, bytes]] = []
+        try:
+            self.split(data, out)
+        except RemoteProtocolError:
+            for m, s, b in out:
+                on_frame(m, s, b)
+            raise
+        for m, s, b in out:
+            on_frame(m, s, b)
+
+    def split(self, data: bytes | bytearray | memoryview,
+              out: list[tuple[int, int, bytes]]) -> None:
+        """Consume received bytes: append every complete frame to ``out`` in one pass.
+
+        Frames are ``(msgid, seq, body)`` tuples (``size32``/``bson``: msgid and seq 0), bodies
+        sliced straight out of the received chunk. On a bad frame the good frames before it
+        are in ``out`` when RemoteProtocolError is raised.
+        """
         if self._error is not None:
             raise self._error
         if type(data) is not bytes:
             data = bytes(data)
         fmt = self.format
-        header = fmt.header
-        if header is None:              # none: one message per received chunk
+        if fmt.header is None:          # none: one message per received chunk
             self._offset += len(data)
             if data:
-                on_frame(0, 0, data)
+                out.append((0, 0, data))
             return
         if self._parts:
             self._parts.append(data)
@@ -148,31 +187,45 @@ class FrameReader:
             data = b"".join(self._parts)
             self._parts = []
             self._have = 0
-        hsize, unpack, limit = self._hsize, header.unpack_from, self.limit
-        sms, inclusive = fmt.fields == "sms", fmt.size_includes_header
+        hsize, unpack, limit = self._hsize, self._unpack, self.limit
+        ap = out.append
         off, end, need = 0, len(data), hsize
         try:
-            while end - off >= hsize:
-                if sms:
-                    size, msgid, seq = unpack(data, off)
-                else:
-                    size, = unpack(data, off)
-                    msgid = seq = 0
-                if inclusive:
-                    if size < hsize:
-                        self._fail(f"bson frame size {size} is smaller than its own 4-byte "
-                                   "header", off)
-                    full, body = size, off
-                else:
-                    full, body = hsize + size, off + hsize
-                if full > limit:
-                    self._fail(f"frame of {full} bytes (msgid {msgid}, seq {seq}) exceeds the "
-                               f"receive limit of {limit} bytes", off)
-                if end - off < full:
-                    need = full
-                    break
-                on_frame(msgid, seq, data[body:off + full])
-                off += full
+            if fmt.fields == "sms":     # std, short, tiny: the hot loop
+                if end >= 2 * hsize and not self._skip_runs:
+                    off = self._uniform_run(data, out)
+                elif self._skip_runs:
+                    self._skip_runs -= 1
+                while end - off >= hsize:
+                    size, msgid, seq = unpack(data, off)  # type: ignore[misc]
+                    e = off + hsize + size
+                    if e > end:
+                        need = hsize + size
+                        if need > limit:
+                            self._too_big(need, msgid, seq, off)
+                        break
+                    if e - off > limit:
+                        self._too_big(e - off, msgid, seq, off)
+                    ap((msgid, seq, data[off + hsize:e]))
+                    off = e
+            else:                       # size32, bson
+                inclusive = fmt.size_includes_header
+                while end - off >= hsize:
+                    size, = unpack(data, off)  # type: ignore[misc]
+                    if inclusive:
+                        if size < hsize:
+                            self._fail(f"bson frame size {size} is smaller than its own 4-byte "
+                                       "header", off)
+                        full, body = size, off
+                    else:
+                        full, body = hsize + size, off + hsize
+                    if full > limit:
+                        self._too_big(full, 0, 0, off)
+                    if end - off < full:
+                        need = full
+                        break
+                    ap((0, 0, data[body:off + full]))
+                    off += full
         finally:
             self._offset += off
             if off < end and self._error is None:
@@ -180,6 +233,37 @@ class FrameReader:
                 self._parts = [rest]
                 self._have = len(rest)
                 self._need = need
+
+    def _uniform_run(self, data: bytes, out: list[tuple[int, int, bytes]]) -> int:
+        """Frames of one body size (fixed-size messages, the common case) at the start of
+        ``data``, cut by C loops: the size fields are checked with strided slices, then one
+        ``iter_unpack`` skipping them yields the ``(msgid, seq, body)`` tuples.
+        Returns the offset where the general loop goes on (0 when it was not such a run)."""
+        hsize = self._hsize
+        size = self._unpack(data, 0)[0]  # type: ignore[misc]
+        full = hsize + size
+        n = len(data) // full
+        if n < 2 or full > self.limit or self._unpack(data, full)[0] != size:  # type: ignore[misc]
+            return 0
+        h = self.format.header
+        assert h is not None
+        width = struct.calcsize("<" + h.format[1])      # bytes of the size field
+        end = n * full
+        for i, b in enumerate(data[:width]):
+            if data[i:end:full].count(b) != n:
+                self._skip_runs = 8     # mixed sizes: do not try again for a while
+                return 0
+        st = self._runs.get(size)
+        if st is None:
+            if len(self._runs) > 64:
+                self._runs.clear()
+            st = self._runs[size] = struct.Struct(f"<{width}x{h.format[2:]}{size}s")
+        out += st.iter_unpack(memoryview(data)[:end])
+        return end
+
+    def _too_big(self, full: int, msgid: int, seq: int, pos: int) -> None:
+        self._fail(f"frame of {full} bytes (msgid {msgid}, seq {seq}) exceeds the "
+                   f"receive limit of {self.limit} bytes", pos)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Consume received bytes; complete frames are then returned by :meth:`frames`."""

@@ -5,6 +5,11 @@ addr=id)``, ``Control('Disconnect', 20, addr=id)``, ``Control('WriteFull'|'Write
 Client events: State changes and ``Data``. Framing is :mod:`streamproto.frames`.
 Also the socket helpers shared with ``pub+tcp``: :func:`listen`, :func:`connect`,
 :func:`setup_socket`, :func:`connect_body`.
+
+Every received buffer is cut into frames in one pass and delivered as one
+:class:`~streamproto.events.Batch` (``on_batch``) or as per-message Data events. Posts
+(``post``, ``post_many``) are collected per connection and written once per event-loop
+iteration (or as soon as :data:`WRITE_COALESCE` bytes are waiting).
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import os
 import socket
 import stat
 import struct
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from streamproto.address import (AF_CHOICES, Address, address_from_params, format_sockaddr,
                                   parse_address, resolve)
@@ -24,13 +29,16 @@ from streamproto.channel import Channel
 from streamproto.config import (Conv, Url, duration_seconds, int_range, one_of, parse_bool,
                                 parse_int, parse_size, size_range)
 from streamproto.errors import ChannelError, ConfigError, RemoteProtocolError
-from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Control, Data
+from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Batch, Control, Message
 from streamproto.frames import FrameFormat, FrameReader, frame_format
 
 __all__ = ["TcpServer", "TcpClient", "listen", "connect", "setup_socket", "connect_body",
-           "recv_limit", "CONTROL_IDS", "SOCKET_PARAMS"]
+           "recv_limit", "CONTROL_IDS", "SOCKET_PARAMS", "WRITE_COALESCE"]
 
 log = logging.getLogger("streamproto.tcp")
+
+#: Posted bytes waiting for the end of the event-loop iteration are written at once past this.
+WRITE_COALESCE = 64 * 1024
 
 #: tcp control scheme (streamproto/schemas/tcp-control.yaml).
 CONTROL_IDS = {"Connect": 10, "Disconnect": 20, "WriteFull": 30, "WriteReady": 40, "WriteFlush": 50}
@@ -243,21 +251,29 @@ class _Conn(asyncio.Protocol):
         self.reader = FrameReader(fmt, limit, where=f"{owner.name} connection {cid}")
         self.transport: asyncio.Transport | None = None
         self.closing = False
+        self.pending: list[bytes] = []      # posted frames not yet handed to the transport
+        self.pending_size = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        emit, cid = self.owner._emit, self.cid
+        msgs: list[Message] = []
         try:
-            self.reader.parse(data, lambda m, s, b: emit(Data(m, s, b, cid)))
+            self.reader.split(data, msgs)
         except RemoteProtocolError as e:    # the peer broke the framing: drop it
+            if msgs:
+                self.owner._emit_batch(Batch(msgs, self.cid))
             self.owner._conn_error(self, str(e))
+            return
+        if msgs:
+            self.owner._emit_batch(Batch(msgs, self.cid))
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.pending, self.pending_size = [], 0
         self.owner._conn_lost(self, exc)
 
     def pause_writing(self) -> None:
@@ -266,10 +282,39 @@ class _Conn(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.owner._emit(Control("WriteReady", 40, 0, b"", addr=self.cid))
 
-    def write(self, fmt: FrameFormat, msgid: int, seq: int, body: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+    def _writable(self) -> asyncio.Transport:
+        t = self.transport
+        if t is None or t.is_closing():
             raise ChannelError(f"connection {self.cid} is closed")
-        self.transport.write(fmt.encode_header(len(body), msgid, seq) + body)
+        return t
+
+    def post(self, data: bytes) -> None:
+        """Queue framed bytes; written at the end of this loop iteration (or now when many)."""
+        self._writable()
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= WRITE_COALESCE:
+            self.flush()
+        elif len(self.pending) == 1:
+            self.owner._flush_later(self)
+
+    def flush(self) -> None:
+        """Hand the queued frames to the transport (one write)."""
+        if self.pending:
+            data, self.pending, self.pending_size = self.pending, [], 0
+            t = self.transport
+            if t is not None and not t.is_closing():
+                if len(data) == 1:
+                    t.write(data[0])
+                else:
+                    t.writelines(data)
+
+    def write_now(self, data: bytes | bytearray | memoryview) -> None:
+        """Queued frames, then ``data``, to the transport now."""
+        t = self._writable()
+        if self.pending:
+            self.flush()
+        t.write(data)
 
 
 def _frame_param(text: str, key: str) -> FrameFormat:
@@ -285,6 +330,25 @@ class _FramedMixin(Channel):
         self.frame = frame_format(self.param("frame", "std"))
         self.limit = recv_limit(self.url, (self.PREFIX,), server)
         self.hwm = self.param("send-buffer-hwm", None, parse_size)
+        self._dirty: list[_Conn] = []
+        self._flush_handle: asyncio.Handle | None = None
+
+    def _flush_later(self, conn: _Conn) -> None:
+        self._dirty.append(conn)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush_dirty)
+
+    def _flush_dirty(self) -> None:
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    def _cancel_flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._dirty = []
 
     def _conn_error(self, conn: _Conn, reason: str) -> None:
         raise NotImplementedError
@@ -346,26 +410,39 @@ class TcpServer(_FramedMixin):
         self._emit(Control("Connect", 10, 0, connect_body(sock.family if sock else socket.AF_UNIX,
                                                           peer), addr=conn.cid))
 
-    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
-        """Send one frame to connection ``addr``; ChannelError if it is not connected."""
+    def _conn(self, addr: int | None) -> _Conn:
         conn = self.connections.get(addr)  # type: ignore[arg-type]
         if conn is None:
             raise ChannelError(f"{self.name}: post to unknown connection {addr}")
-        conn.write(self.frame, msgid, seq, bytes(body))
+        return conn
+
+    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+        """Send one frame to connection ``addr``; ChannelError if it is not connected."""
+        conn = self._conn(addr)
+        conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
+
+    def post_many(self, messages: "Sequence[Message]", *, addr: int | None = None) -> None:
+        """Send ``(msgid, seq, body)`` messages to connection ``addr`` in one write.
+
+        Nothing is sent when one of them does not fit the frame (LocalProtocolError names it).
+        """
+        conn = self._conn(addr)
+        if messages:
+            conn.post(self.frame.encode_many(messages))
 
     def post_frames(self, addr: int, data: bytes | bytearray | memoryview) -> None:
-        """Write already framed bytes (many frames at once) to connection ``addr``."""
+        """Write already framed bytes (many frames at once) to connection ``addr`` now."""
         conn = self.connections.get(addr)
         if conn is None or conn.transport is None or conn.transport.is_closing():
             raise ChannelError(f"{self.name}: post to unknown or closed connection {addr}")
-        conn.transport.write(data)
+        conn.write_now(data)
 
     def write_buffer_size(self, addr: int) -> int:
-        """Bytes written to connection ``addr`` but not yet accepted by its socket."""
+        """Bytes posted to connection ``addr`` but not yet accepted by its socket."""
         conn = self.connections.get(addr)
         if conn is None or conn.transport is None:
             raise ChannelError(f"{self.name}: unknown connection {addr}")
-        return conn.transport.get_write_buffer_size()
+        return conn.transport.get_write_buffer_size() + conn.pending_size
 
     def set_write_limits(self, addr: int, high: int, low: int | None = None) -> None:
         """Write-buffer watermarks of one connection: ``WriteFull`` is emitted once more than
@@ -381,6 +458,7 @@ class TcpServer(_FramedMixin):
         if conn is None:
             raise ChannelError(f"{self.name}: disconnect of unknown connection {addr}")
         conn.closing = True
+        conn.flush()
         if conn.transport is not None:
             conn.transport.close()
 
@@ -395,6 +473,7 @@ class TcpServer(_FramedMixin):
             self._emit(Control("Disconnect", 20, 0, b"", addr=conn.cid))
 
     async def _shutdown(self) -> None:
+        self._cancel_flush()
         for conn in list(self.connections.values()):
             if conn.transport is not None:
                 conn.transport.abort()
@@ -449,7 +528,15 @@ class TcpClient(_FramedMixin):
         """Send one frame (buffered by asyncio when the socket is full: never blocks)."""
         if self._conn is None or self.state != ACTIVE:
             raise ChannelError(f"{self.name}: post in state {self.state}")
-        self._conn.write(self.frame, msgid, seq, bytes(body))
+        self._conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
+
+    def post_many(self, messages: "Sequence[Message]", *, addr: int | None = None) -> None:
+        """Send ``(msgid, seq, body)`` messages in one write; nothing is sent when one of them
+        does not fit the frame (LocalProtocolError names it)."""
+        if self._conn is None or self.state != ACTIVE:
+            raise ChannelError(f"{self.name}: post in state {self.state}")
+        if messages:
+            self._conn.post(self.frame.encode_many(messages))
 
     def _conn_error(self, conn: _Conn, reason: str) -> None:
         conn.closing = True
@@ -468,7 +555,9 @@ class TcpClient(_FramedMixin):
 
     async def _shutdown(self) -> None:
         conn, self._conn = self._conn, None
+        self._cancel_flush()
         if conn is not None and conn.transport is not None:
             conn.closing = True
+            conn.flush()
             conn.transport.close()
             await asyncio.sleep(0)

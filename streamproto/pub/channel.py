@@ -3,22 +3,25 @@
 Server: ``PubServer(url)``; ``await open({'last-seq': N})``; ``post(msgid, seq, body)`` is
 synchronous, never blocks and never fails because of a subscriber; data goes out in one
 non-blocking ``send`` per contiguous run of ring entries, right after the current event-loop
-step (or at once with :meth:`PubServer.flush`). Events: ``Control('Connect'|'Disconnect', addr=id)``.
+step (or at once with :meth:`PubServer.flush`); :meth:`PubServer.post_many` stores a list of
+messages at once. Events: ``Control('Connect'|'Disconnect', addr=id)``.
 
 Client: ``PubClient(url)``; ``await open()``; State(Active) after HelloReply
-(:attr:`PubClient.server_seq`), then ``Data(msgid, seq, body)``; server EOF -> State(Error).
+(:attr:`PubClient.server_seq`), then ``Data(msgid, seq, body)`` per message, or with
+``on_batch=`` / ``async for item in client.batches()`` one :class:`~streamproto.events.Batch`
+per received buffer; server EOF -> State(Error).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from streamproto.channel import Channel
 from streamproto.config import INT64_MAX, Url, int_range, parse_bool, size_range
 from streamproto.errors import ChannelError, ConfigError
-from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, State
+from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, Batch, State
 from streamproto.pub.protocol import DEFAULT_RING_SIZE, PubClientCore, PubServerCore
 from streamproto.tcp import (SOCKET_PARAMS, bound_addresses, connect_body, connect, listen,
                              recv_limit, setup_socket, unix_paths, unlink_paths)
@@ -156,6 +159,19 @@ class PubServer(Channel):
         if not more and self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]
 
+    def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]",
+                  *, addr: int | None = None, more: bool = False) -> None:
+        """Store ``(msgid, seq, body)`` messages in order (as that many :meth:`post` calls, one
+        copy per contiguous run); subscribers get them after this event-loop step.
+
+        ChannelError, before anything is stored, for a message too large for the ring.
+        """
+        if self.state != ACTIVE:
+            raise ChannelError(f"{self.name}: post in state {self.state}")
+        self.core.post_many(messages, flush=False)
+        if not more and self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]
+
     def _flush_soon(self) -> None:
         self._flush_handle = None
         self.core.flush()
@@ -202,7 +218,10 @@ class _ClientProto(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        self.core.receive(data, self.owner._emit, self._state)
+        self.core.receive_batch(data, self._batch, self._state)
+
+    def _batch(self, msgs: list) -> None:
+        self.owner._emit_batch(Batch(msgs))
 
     def eof_received(self) -> bool:
         if self.owner.state not in (CLOSING, CLOSED):

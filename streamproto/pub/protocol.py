@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from streamproto.errors import ChannelError, RemoteProtocolError
-from streamproto.events import ACTIVE, ERROR, OPENING, Control, Data, Event, State
+from streamproto.events import ACTIVE, ERROR, OPENING, Control, Data, Event, Message, State
 from streamproto.frames import FrameReader
 from streamproto.pub.ring import DEFAULT_RING_SIZE, FRAME, PubRing
 from streamproto.pub.state import (PUB_CLIENT_TRANSITIONS, SUBSCRIBER_TRANSITIONS, PubClientInput,
@@ -292,6 +292,34 @@ class PubServerCore:
         if flush:
             self.flush()
 
+    def post_many(self, messages: Sequence[tuple[int, int, bytes | bytearray | memoryview]],
+                  *, flush: bool = True) -> None:
+        """Store messages in order, as many :meth:`post` calls would (same ring layout, same
+        evictions), copying them in contiguous runs; with ``flush`` send them now.
+
+        ChannelError, before anything is stored, for a message that can never fit.
+        """
+        ring = self.ring
+        blob, cum = ring.frame_many(messages)
+        seqs = [m[1] for m in messages]
+        i, n = 0, len(messages)
+        while i < n:
+            k, e = ring.plan(cum, i)
+            if not k:                   # wrap or empty the ring: one entry the usual way
+                m, s, b = messages[i]
+                self.post(m, s, b, flush=False)
+                i += 1
+                continue
+            if e:
+                last = ring.first + e - 1
+                if self._min_next <= last:
+                    self._rescue(last)
+                ring.first += e
+            ring.place(blob, cum, seqs, i, k)
+            i += k
+        if flush:
+            self.flush()
+
     def _rescue(self, index: int) -> None:
         """Entry ``index`` is about to be evicted: last non-blocking send to whoever still needs it, drop the rest."""
         ring = self.ring
@@ -360,8 +388,9 @@ class PubClientCore:
     States: Opening until HelloReply (then Active with :attr:`server_seq`), Error on a protocol
     violation, EOF or a lost connection (table:
     :data:`~streamproto.pub.state.PUB_CLIENT_TRANSITIONS`).
-    :meth:`receive` passes events to a callback (fast path); :meth:`receive_data` returns them
-    as a list.
+    :meth:`receive_batch` hands every received buffer's data to a callback as one list (fast
+    path); :meth:`receive` passes per-message events to a callback; :meth:`receive_data`
+    returns them as a list.
     """
 
     def __init__(self, name: str | None = "", *, limit: int = 256 * 1024,
@@ -372,8 +401,6 @@ class PubClientCore:
         self.server_seq = -1
         self.last_seq = -1
         self.reason: str | None = None
-        self._emit: Callable[[Event], object] = lambda ev: None
-        self._on_state: Callable[[State], object] = self._emit
 
     def hello(self) -> bytes:
         """The Hello to send right after connecting."""
@@ -383,17 +410,46 @@ class PubClientCore:
                 on_state: Callable[[State], object] | None = None) -> None:
         """Feed received bytes; ``emit(event)`` for every Data message and, unless
         ``on_state`` is given, for State changes too."""
+        def per_message(msgs: list[Message]) -> None:
+            for m, s, b in msgs:
+                emit(Data(m, s, b))
+        self.receive_batch(data, per_message, on_state or emit)
+
+    def receive_batch(self, data: bytes | bytearray | memoryview,
+                      on_batch: Callable[[list[Message]], object],
+                      on_state: Callable[[State], object]) -> None:
+        """Feed received bytes: every complete data frame in them, parsed in one pass, goes to
+        ``on_batch(messages)`` as one list of ``(msgid, seq, body)``; State changes (Active
+        after HelloReply, Error) go to ``on_state`` in order with the data."""
         if self.state == ERROR:
             self._transition(PubClientInput.LATE_BYTES)     # ignored
             return
-        self._emit = emit
-        self._on_state = on_state or emit
+        msgs: list[Message] = []
+        err: RemoteProtocolError | None = None
         try:
-            self.reader.parse(data, self._on_frame if self.state == OPENING else self._on_data)
+            self.reader.split(data, msgs)
         except RemoteProtocolError as e:
-            self._transition(PubClientInput.PROTOCOL_ERROR)
-            self.reason = str(e)
-            self._on_state(State(ERROR, str(e)))
+            err = e
+        if msgs and self.state == OPENING:
+            m, _s, b = msgs[0]
+            try:
+                self.server_seq = decode_hello_reply(m, b)
+            except RemoteProtocolError as e:
+                self._fail(str(e), on_state)
+                return
+            self._transition(PubClientInput.HELLO_REPLY)
+            on_state(State(ACTIVE))
+            del msgs[0]
+        if msgs:                                    # (Active, data): the fast-path self-loop
+            self.last_seq = msgs[-1][1]
+            on_batch(msgs)
+        if err is not None:
+            self._fail(str(err), on_state)
+
+    def _fail(self, reason: str, on_state: Callable[[State], object]) -> None:
+        self._transition(PubClientInput.PROTOCOL_ERROR)
+        self.reason = reason
+        on_state(State(ERROR, reason))
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Feed received bytes; return the resulting events."""
@@ -406,18 +462,6 @@ class PubClientCore:
         new = next_state(PUB_CLIENT_TRANSITIONS, self.state, inp, "pub client")
         self.state = new
         return new
-
-    def _on_data(self, msgid: int, seq: int, body: bytes) -> None:   # fast path: DATA
-        self.last_seq = seq
-        self._emit(Data(msgid, seq, body))
-
-    def _on_frame(self, msgid: int, seq: int, body: bytes) -> None:
-        if self.state == OPENING:
-            self.server_seq = decode_hello_reply(msgid, body)
-            self._transition(PubClientInput.HELLO_REPLY)
-            self._on_state(State(ACTIVE))
-        elif self.state == ACTIVE:
-            self._on_data(msgid, seq, body)
 
     def eof(self) -> list[State]:
         """The server closed the connection: always an error for a subscriber."""

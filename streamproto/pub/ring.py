@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from typing import Any, Sequence
 
 from streamproto.errors import ChannelError, ConfigError
 
@@ -38,6 +41,7 @@ class PubRing:
         self.wrap = -1    # index of the newest entry placed at offset 0 after a wrap
         self.tail = 0     # end offset of the newest entry
         self.half = size // 2
+        self._packs: dict[int, Any] = {}   # body size -> pack of frame + body
 
     def __len__(self) -> int:
         return self.next - self.first
@@ -132,6 +136,131 @@ class PubRing:
         self.evict(k)
         self.try_push(msgid, seq, body)
         return k
+
+    # -- batches: the same layout and evictions as one push per message, copied in runs ------
+    def frame_many(self, messages: Sequence[tuple[int, int, bytes | bytearray | memoryview]]
+                   ) -> tuple[bytes, Sequence[int]]:
+        """The framed entries of ``messages`` back to back, and their cumulative sizes
+        (``cum[0] = 0``; a ``range`` when every body has the same size).
+
+        ChannelError, before anything is stored, for a message that can never fit or whose
+        msgid/seq do not fit the frame.
+        """
+        n = len(messages)
+        lens = [len(m[2]) for m in messages]
+        size = lens[0] if n else 0
+        try:
+            if n and lens.count(size) == n:     # fixed-size messages: one struct call each
+                if 16 + size > self.half:
+                    self._too_large(size, messages[0][1])
+                pack = self._packs.get(size)
+                if pack is None:
+                    if len(self._packs) > 64:
+                        self._packs.clear()
+                    pack = self._packs[size] = struct.Struct(f"<Iiq{size}s").pack
+                return (b"".join([pack(size, m, s, b) for m, s, b in messages]),
+                        range(0, (n + 1) * (16 + size), 16 + size))
+            if n and max(lens) + 16 > self.half:
+                big = max(lens)
+                self._too_large(big, messages[lens.index(big)][1])
+            pack = FRAME.pack
+            return (b"".join([pack(len(b), m, s) + b for m, s, b in messages]),
+                    list(accumulate([16 + x for x in lens], initial=0)))
+        except struct.error as e:
+            raise ChannelError(f"pub post: {self._culprit(messages)}: {e}") from None
+
+    def _too_large(self, size: int, seq: int) -> None:
+        raise ChannelError(f"pub post: message of {size} bytes (seq {seq}) is too large for a "
+                           f"ring of {self.size} bytes (at most {self.max_body()})")
+
+    @staticmethod
+    def _culprit(messages: Sequence[tuple[int, int, bytes | bytearray | memoryview]]) -> str:
+        for m, s, b in messages:
+            try:
+                FRAME.pack(len(b), m, s)
+            except struct.error:
+                return f"message msgid {m}, seq {s}"
+        return "a message"
+
+    def plan(self, cum: Sequence[int], i: int) -> tuple[int, int]:
+        """For the entries ``i..`` of a batch (``cum`` from :meth:`frame_many`): how many can
+        be stored as one contiguous run, and how many oldest entries must be evicted first,
+        exactly as one push per message would. ``(0, 0)``: let the next entry go alone
+        (:meth:`push`; it wraps to the start of the area or empties the ring)."""
+        n = self.next - self.first
+        left = len(cum) - 1 - i
+        most = min(left, self.capacity // 2)
+        base = cum[i]
+        if n == 0:
+            k = min(bisect_right(cum, base + self.size, i) - 1 - i, most)
+            return k, 0
+        nslots, starts = self.nslots, self.starts
+        head = starts[self.first % nslots]
+        tail = self.tail
+        if tail > head:     # live region [head, tail): entries go at the tail, no eviction for room
+            k = min(bisect_right(cum, base + self.size - tail, i) - 1 - i, most)
+            return k, max(0, n + k - self.capacity)
+        # wrapped: room is [tail, head); evicting the oldest entries of the upper part
+        # [first, wrap) moves head up, but never past its last entry (that is a regime change)
+        last_upper = starts[(self.wrap - 1) % nslots]
+        k = min(bisect_right(cum, base + last_upper - tail, i) - 1 - i, most)
+        if k <= 0:
+            return 0, 0
+        need_end = tail + cum[i + k] - base
+        e = bisect_left(range(self.first, self.wrap), need_end,
+                        key=lambda j: starts[j % nslots])
+        e = max(e, n + k - self.capacity)
+        if self.first + e >= self.wrap:
+            return 0, 0
+        return k, e
+
+    def place(self, blob: bytes, cum: Sequence[int], seqs: list[int], i: int, k: int) -> None:
+        """Store the entries ``i..i+k`` at the position :meth:`plan` found (after its evictions)."""
+        off = 0 if self.next == self.first else self.tail
+        base, end = cum[i], cum[i + k]
+        total = end - base
+        with memoryview(blob) as v:
+            self.data[off:off + total] = v[base:end]
+        d = off - base
+        if type(cum) is range:
+            step = cum.step
+            st: Sequence[int] = range(off, off + total, step)
+            en: Sequence[int] = range(off + step, off + total + step, step)
+        else:
+            st = [c + d for c in cum[i:i + k]]
+            en = [c + d for c in cum[i + 1:i + k + 1]]
+        sq = seqs[i:i + k]
+        nslots = self.nslots
+        s0 = self.next % nslots
+        cut = min(k, nslots - s0)
+        self.starts[s0:s0 + cut] = st[:cut]
+        self.ends[s0:s0 + cut] = en[:cut]
+        self.seqs[s0:s0 + cut] = sq[:cut]
+        if cut < k:
+            self.starts[:k - cut] = st[cut:]
+            self.ends[:k - cut] = en[cut:]
+            self.seqs[:k - cut] = sq[cut:]
+        self.tail = off + total
+        self.next += k
+
+    def push_many(self, messages: Sequence[tuple[int, int, bytes | bytearray | memoryview]]
+                  ) -> int:
+        """Store messages as :meth:`push` would one by one; returns how many entries were evicted."""
+        blob, cum = self.frame_many(messages)
+        seqs = [m[1] for m in messages]
+        evicted, i, n = 0, 0, len(messages)
+        while i < n:
+            k, e = self.plan(cum, i)
+            if not k:
+                m, s, b = messages[i]
+                evicted += self.push(m, s, b)
+                i += 1
+                continue
+            self.first += e
+            evicted += e
+            self.place(blob, cum, seqs, i, k)
+            i += k
+        return evicted
 
     def run(self, index: int, pos: int) -> tuple[memoryview, int]:
         """Contiguous bytes from entry ``index`` (``pos`` bytes of it already sent) and the index of the last entry included."""

@@ -11,6 +11,10 @@ Server — stores every post, publishes it online, answers history requests::
         server.last_seq                            # last stored seq, -1 when empty
         server.addresses                           # [online..., request...]
 
+``post_many([(msgid, seq, body), ...]) -> int`` stores them one by one with the same checks and
+publishes them online at once. History requests share storage reads: see
+:class:`~streamproto.stream.history.SharedHistory`.
+
 ``post(msgid, seq, body) -> int``: ``max-size`` check (ChannelError) -> autoseq -> ``seq > last``
 (:class:`SeqError`, a ChannelError) -> storage write (StorageError: nothing is published) ->
 online pub -> wakes the request connections waiting for new data. Never blocks: a slow request
@@ -40,7 +44,9 @@ Client — history from a seq, then live data::
 ``seq``) returns once the online connection is made; ``await client.close()``;
 ``client.close_nowait()`` is safe inside an ``on_event`` callback; a closed (or failed) client
 can be opened again. With ``on_event=callback`` events are delivered synchronously instead of
-queued. Init parameters: ``request`` (mandatory), ``peer``, ``stream.protocol`` (new | old),
+queued. Batches: with ``on_batch=callback`` (or ``async for item in client.batches()``) data
+arrives as :class:`~streamproto.stream.client.StreamBatch` objects, one per received buffer
+(``messages`` tuples and the ``online`` flag; history and online data never share one). Init parameters: ``request`` (mandatory), ``peer``, ``stream.protocol`` (new | old),
 ``stream.size`` (online buffer, default 128 KiB). Errors (server Error reply, request EOF before
 catch-up, online EOF) end in ``State('Error', reason)``.
 
@@ -57,11 +63,11 @@ from streamproto.errors import ConfigError
 from streamproto.events import Control, Data, State
 from streamproto.registry import register_protocol
 from streamproto.storage.writer import SeqError
-from streamproto.stream.client import StreamData
+from streamproto.stream.client import StreamBatch, StreamData
 from streamproto.stream.client_channel import StreamClient
 from streamproto.stream.server_channel import StreamServer, online_url
 
-__all__ = ["StreamServer", "StreamClient", "StreamData", "SeqError", "online_url",
+__all__ = ["StreamServer", "StreamClient", "StreamData", "StreamBatch", "SeqError", "online_url",
            "Control", "Data", "State"]
 
 

@@ -11,7 +11,9 @@ Inputs (methods):
 ``online_active(server_seq)``                  pub handshake done (HelloReply seq, -1 if none)
 ``request_connected()``                        the request tcp connection is established
 ``request_message(msgid, seq, body)``          one message (frame decoded) on the request conn
+``request_batch(messages)``                    the messages of one received buffer, in order
 ``online_message(msgid, seq, body)``           one data message from the pub subscription
+``online_batch(messages)``                     the data messages of one received buffer
 ``request_closed(reason)``                     request conn EOF / failure (``failed=True``)
 ``online_closed(reason)``                      pub subscription EOF or failure
 ``close()``                                    user closes the channel
@@ -22,7 +24,8 @@ Outputs (items of the returned list):
 * user events — :class:`streamproto.events.State` (Opening, Active, Error with ``reason``,
   Closing, Closed), :class:`StreamData` (a :class:`streamproto.events.Data` with ``online``:
   False for everything delivered before the ``Online`` control, True after it; in mode
-  ``online`` always True) and :class:`streamproto.events.Control` (``Online`` 10, ``EndOfBlock``
+  ``online`` always True) or, from the batch inputs, :class:`StreamBatch` (runs of them with the
+  same ``online`` flag) and :class:`streamproto.events.Control` (``Online`` 10, ``EndOfBlock``
   11, ``BeginOfBlock`` 12 with ``data={'last_seq': N}``);
 * commands for the composition — :class:`OpenRequest` (connect the request channel),
   :class:`SendRequest` (post ``msgid``/``seq``/``body`` on it, std frame), :class:`CloseRequest`.
@@ -53,8 +56,11 @@ Behaviour beyond the reference C++ client (all wire compatible):
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from operator import lt
+from typing import Any, Sequence
 
 from streamproto import events as ev
 from streamproto.config import INT64_MAX
@@ -63,7 +69,8 @@ from streamproto.statemachine import next_state
 from streamproto.stream import protocol as P
 from streamproto.stream.client_state import TRANSITIONS, ClientInput, ClientState, Ring
 
-__all__ = ["StreamClientCore", "ClientState", "ClientInput", "TRANSITIONS", "StreamData", "Command",
+__all__ = ["StreamClientCore", "ClientState", "ClientInput", "TRANSITIONS", "StreamData",
+           "StreamBatch", "Command",
            "OpenRequest", "SendRequest", "CloseRequest", "MODES", "DEFAULT_RING_SIZE"]
 
 MODES = ("online", "seq", "seq-data", "block", "initial", "last")
@@ -75,6 +82,37 @@ class StreamData(ev.Data):
     """A data message of a stream; ``online`` is False for history (before ``Online``)."""
 
     online: bool = False
+
+
+class StreamBatch(ev.Batch):
+    """Data messages of a stream delivered together; ``online`` as in :class:`StreamData`."""
+
+    __slots__ = ("online",)
+    event_type = StreamData
+
+    def __init__(self, messages: list[ev.Message], online: bool = False) -> None:
+        super().__init__(messages)
+        self.online = online
+
+    def _key(self) -> tuple:
+        return (self.online,)
+
+    def events(self) -> list[ev.Data]:
+        D, o = StreamData, self.online
+        return [D(m, s, b, None, o) for m, s, b in self.messages]
+
+    @classmethod
+    def of_events(cls, events: Sequence[ev.Data]) -> "StreamBatch":
+        return cls([(e.msgid, e.seq, e.body) for e in events],
+                   bool(getattr(events[0], "online", False)))
+
+    @staticmethod
+    def event_key(event: ev.Data) -> tuple:
+        return (getattr(event, "online", False),)
+
+
+def _increasing(seqs: list[int]) -> bool:
+    return all(map(lt, seqs, islice(seqs, 1, None)))
 
 
 class Command:
@@ -438,4 +476,49 @@ class StreamClientCore:
         out.append(SendRequest(P.CLIENT_DONE, 0, P.encode_client_done(seq)))
         self._replay_ring(out)
         self._go_online(out)
+        return out
+
+    # ------------------------------------------------------------------ batch inputs
+    def request_batch(self, messages: list[ev.Message]) -> list:
+        """The messages of one received buffer on the request connection, in order.
+
+        Same outputs as :meth:`request_message` per message, except that runs of history
+        data come as one :class:`StreamBatch`. The state only changes through the per-message
+        path (a run ends before the message that switches online).
+        """
+        out: list = []
+        seqs = [m[1] for m in messages]
+        growing: bool | None = None     # do the seqs grow from the first history message on?
+        i, n = 0, len(messages)
+        while i < n:
+            if (self._state is ClientState.CONNECTED and not self._block_pending
+                    and seqs[i] > self._seq):
+                if growing is None:
+                    growing = _increasing(seqs[i:])
+                if growing:
+                    items = self._ring.items
+                    # the first seq that switches online (see _history); the run stops before
+                    stop = (items[0][1] - 1 if items
+                            else max(self._server_seq, self._ring.evicted_seq))
+                    k = bisect_left(seqs, stop, i) - i
+                    if k > 0:
+                        self._seq = seqs[i + k - 1]
+                        out.append(StreamBatch(messages if k == n else messages[i:i + k], False))
+                        i += k
+                        continue
+            out += self.request_message(*messages[i])
+            i += 1
+        return out
+
+    def online_batch(self, messages: list[ev.Message]) -> list:
+        """The data messages of one received buffer on the online subscription, in order:
+        one online :class:`StreamBatch` once online, else what :meth:`online_message` gives
+        for each."""
+        if (self._state is ClientState.ONLINE and messages and messages[0][1] > self._seq
+                and _increasing([m[1] for m in messages])):
+            self._seq = messages[-1][1]
+            return [StreamBatch(messages, True)]
+        out: list = []
+        for m in messages:
+            out += self.online_message(*m)
         return out

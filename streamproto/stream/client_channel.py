@@ -19,7 +19,7 @@ from streamproto.events import ACTIVE, CLOSED, ERROR, Control, Data, State
 from streamproto.frames import FrameReader, frame_format
 from streamproto.pub.channel import PubClient
 from streamproto.stream.client import (DEFAULT_RING_SIZE, CloseRequest, OpenRequest, SendRequest,
-                                       StreamClientCore, StreamData)
+                                       StreamBatch, StreamClientCore, StreamData)
 from streamproto.stream.server_channel import online_url
 from streamproto.tcp import TcpClient, connect, recv_limit
 
@@ -36,6 +36,7 @@ class _RequestConn(asyncio.Protocol):
         self.fmt = fmt
         self.reader = FrameReader(fmt, limit, where=f"{owner.name}/request")
         self.on_frame = owner._on_request_frame
+        self.per_message = owner._per_message
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -44,10 +45,24 @@ class _RequestConn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.owner._req is not self:
             return
+        msgs: list = []
         try:
-            self.reader.parse(data, self.on_frame)
+            self.reader.split(data, msgs)
         except RemoteProtocolError as e:    # the server broke the framing
+            self._deliver(msgs)
             self.owner._request_lost(self, str(e), failed=True)
+            return
+        self._deliver(msgs)
+
+    def _deliver(self, msgs: list) -> None:
+        if not msgs:
+            return
+        if self.per_message:            # the core sees each message as it is delivered
+            on_frame = self.on_frame
+            for m, s, b in msgs:
+                on_frame(m, s, b)
+        else:
+            self.owner._on_request_batch(msgs)
 
     def eof_received(self) -> bool:
         return False
@@ -73,6 +88,12 @@ class StreamClient(Channel):
     ``await open({'mode': 'seq', 'seq': 0})``; events: State, :class:`StreamData` (``online``
     flag), ``Online``/``EndOfBlock``/``BeginOfBlock`` controls; :attr:`last_seq`,
     :meth:`reopen_params`; ``close_nowait()`` is safe inside an event callback.
+
+    Batch delivery: with ``on_batch=`` (or reading :meth:`batches` without callbacks) data
+    comes as :class:`~streamproto.stream.client.StreamBatch` runs (history or online, never
+    mixed: the ``Online`` control sits between them). With ``on_event`` alone every message
+    goes through the core one at a time, so :attr:`last_seq` is always the message just
+    delivered, even when the callback closes the client.
     """
 
     PREFIX = "stream"
@@ -81,8 +102,11 @@ class StreamClient(Channel):
               "size": size_range(0, 1 << 40)}
 
     def __init__(self, url: "Url | str | Mapping[str, Any]", *, on_event: Any = None,
-                 name: str | None = None, params: "str | Mapping[str, Any] | None" = None) -> None:
-        super().__init__(url, on_event=on_event, name=name)
+                 name: str | None = None, params: "str | Mapping[str, Any] | None" = None,
+                 on_batch: Any = None) -> None:
+        super().__init__(url, on_event=on_event, name=name, on_batch=on_batch)
+        # per-message callbacks: feed the core per message; otherwise per received buffer
+        self._per_message = on_event is not None and on_batch is None
         u = self.url
         self.online_url = online_url(u)
         self.request_url = required_child(u, "request", "the server's request tcp address")
@@ -146,6 +170,8 @@ class StreamClient(Channel):
         self.reason = None
         ref: list[PubClient] = []
         pub = PubClient(self.online_url, on_event=lambda ev: self._on_online(ref[0], ev),
+                        on_batch=None if self._per_message else
+                        (lambda b: self._on_online_batch(ref[0], b)),
                         name=f"{self.name}/stream")
         ref.append(pub)
         self._online = pub
@@ -188,6 +214,8 @@ class StreamClient(Channel):
             t = type(o)
             if t is StreamData or t is Control:
                 self._emit(o)
+            elif t is StreamBatch:
+                self._emit_batch(o)
             elif t is State:
                 self._set_state(o.state, o.reason)
                 if o.state == ERROR:          # like the reference, the online connection
@@ -245,6 +273,15 @@ class StreamClient(Channel):
                 self._online = None
                 self._apply(self.core.online_closed(ev.reason or "online connection closed"))
 
+    def _on_online_batch(self, pub: PubClient, batch: Any) -> None:
+        if pub is not self._online:
+            return
+        out = self.core.online_batch(batch.messages)
+        if len(out) == 1 and type(out[0]) is StreamBatch:
+            self._emit_batch(out[0])
+        elif out:
+            self._apply(out)
+
     # ------------------------------------------------------------------ request side
     async def _open_request(self) -> None:
         loop = asyncio.get_running_loop()
@@ -271,6 +308,13 @@ class StreamClient(Channel):
                 self._emit(o)
                 return
         if out:
+            self._apply(out)
+
+    def _on_request_batch(self, msgs: list) -> None:
+        out = self.core.request_batch(msgs)             # hot path: one run of history
+        if len(out) == 1 and type(out[0]) is StreamBatch:
+            self._emit_batch(out[0])
+        elif out:
             self._apply(out)
 
     def _request_lost(self, conn: _RequestConn, reason: str, failed: bool) -> None:

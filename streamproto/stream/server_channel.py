@@ -3,13 +3,15 @@
 See :mod:`streamproto.stream.channel` for the API overview. This module composes
 :class:`~streamproto.stream.server.RequestSession` (one per request connection) with
 :class:`~streamproto.tcp.TcpServer`, :class:`~streamproto.pub.channel.PubServer` and the storage
-writer, through :class:`~streamproto.stream.history.StorageHistory`.
+writer, through :class:`~streamproto.stream.history.SharedHistory`: storage windows are read
+and framed once, and every request connection positioned in a window is written memoryview
+slices of the same bytes (one write per pump of a connection).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from streamproto.channel import Channel
 from streamproto.config import (Url, child_url, one_of, parse_bool, parse_params, parse_size,
@@ -20,7 +22,7 @@ from streamproto.pub.channel import PubServer
 from streamproto.storage.rotate import RotateWriter
 from streamproto.storage.openers import open_writer
 from streamproto.storage.writer import SeqError
-from streamproto.stream.history import StorageHistory
+from streamproto.stream.history import FramedRun, SharedHistory, StorageHistory
 from streamproto.stream.server import (DEFAULT_HIGH_WATER, Disconnect, RequestSession, Send,
                                        SessionState, WANT_DATA, WANT_WRITABLE)
 from streamproto.tcp import TcpServer
@@ -31,7 +33,6 @@ log = logging.getLogger("streamproto.stream")
 
 _CHILDREN = ("request", "storage", "blocks")
 _LOCAL = ("dump", "stat", "name")
-_PUMP_ROUNDS = 8            # batches written per connection before yielding to the loop
 
 
 def online_url(url: Url) -> Url:
@@ -84,6 +85,7 @@ class StreamServer(Channel):
         self.last_seq = -1
         self.storage: Any = None
         self.history: StorageHistory | None = None
+        self.shared: SharedHistory | None = None
         self.online: PubServer | None = None
         self.request: TcpServer | None = None
         self.sessions: dict[int, RequestSession] = {}
@@ -127,6 +129,7 @@ class StreamServer(Channel):
             self.request = TcpServer(self.request_url, on_event=self._on_request,
                                      name=f"{self.name}/request")
             await self.request.open({k[8:]: v for k, v in p.items() if k.startswith("request.")})
+            self.shared = SharedHistory(self.history, self.request.frame)
         except Exception as e:
             await self._shutdown()
             self._set_state(ERROR, str(e))
@@ -143,6 +146,9 @@ class StreamServer(Channel):
             s.eof()
         self.sessions.clear()
         self._waiting.clear()
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
         for ch in (self.request, self.online):
             if ch is not None:
                 try:
@@ -192,6 +198,44 @@ class StreamServer(Channel):
             self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
         return seq
 
+    def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]",
+                  *, addr: int | None = None) -> int:
+        """Store then publish several ``(msgid, seq, body)`` messages in order; returns the
+        last stored seq. Each is checked and stored as :meth:`post` does; the online side
+        gets the stored ones in one batch. On an error the messages before the failing one
+        are stored and published, the rest are not (the exception says which seq failed).
+        """
+        if self.state != ACTIVE:
+            raise ChannelError(f"{self.name}: post in state {self.state}")
+        stored: list[tuple[int, int, bytes | bytearray | memoryview]] = []
+        store = self.storage.post
+        max_size, autoseq = self.max_size, self.autoseq
+        last = self.last_seq
+        try:
+            for msgid, seq, body in messages:
+                if max_size is not None and len(body) > max_size:
+                    raise ChannelError(f"{self.name}: message msgid {msgid} of {len(body)} bytes "
+                                       f"exceeds max-size {max_size}")
+                if autoseq:
+                    seq = last + 1
+                elif seq <= last:
+                    raise SeqError(f"{self.name}: seq {seq} is not greater than the last stored "
+                                   f"seq {last} (posts must have strictly increasing seqs)")
+                try:
+                    store(msgid, seq, body)
+                except StorageError as e:
+                    raise type(e)(f"{self.name}: storing seq {seq} failed, message not "
+                                  f"published: {e}") from None
+                last = seq
+                stored.append((msgid, seq, body))
+        finally:
+            if stored:
+                self.last_seq = last
+                self.online.post_many(stored)  # type: ignore[union-attr]
+                if self._waiting and self._wake_handle is None:
+                    self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
+        return self.last_seq
+
     def rotate(self) -> str | None:
         """Start a new file of a ``rotate+file://`` storage; returns the closed file's path."""
         if not isinstance(self.storage, RotateWriter):
@@ -218,7 +262,8 @@ class StreamServer(Channel):
             return
         addr = ev.addr
         if ev.name == "Connect":
-            self.sessions[addr] = RequestSession(self.history, server_name=self.server_name,
+            self.sessions[addr] = RequestSession(self.shared,  # type: ignore[arg-type]
+                                                 server_name=self.server_name,
                                                  peer=f"request connection {addr}",
                                                  high_water=self.high_water + 1)
             try:
@@ -264,16 +309,19 @@ class StreamServer(Channel):
             self._pump(addr)
 
     def _pump(self, addr: int) -> None:
-        """Write history to one connection until its buffer is full or storage has no more."""
+        """Write history to one connection until its buffer is full, storage has no more, or
+        it had its share of this loop iteration (``high_water`` bytes: then it continues
+        after the other connections' turns, so one that reads fast cannot run far ahead).
+
+        A shared-window run (up to a window of messages) goes out as one memoryview slice of
+        the window: one write per batch, no copy on our side.
+        """
         s = self.sessions.get(addr)
         req = self.request
         if s is None or req is None:
             return
-        fmt = req.frame
-        std = fmt.name == "std"
-        pack = fmt.header.pack if std else None   # type: ignore[union-attr]
-        enc = fmt.encode_header
-        for _ in range(_PUMP_ROUNDS):
+        written = 0
+        while True:
             try:
                 buffered = req.write_buffer_size(addr)
             except ChannelError:
@@ -281,18 +329,19 @@ class StreamServer(Channel):
             batch = s.pull(buffered)
             if not batch:
                 break
-            if std:
-                data = b"".join([pack(len(b), m, q) + b for m, q, b in batch])
-            else:
-                data = b"".join([enc(len(b), m, q) + b for m, q, b in batch])
+            if type(batch) is FramedRun:
+                data: Any = batch.frames()
+            else:                                   # another HistorySource: frame here
+                data = req.frame.encode_many(list(batch))
             try:
                 req.post_frames(addr, data)
             except ChannelError:
                 return
-        else:
-            if s.streaming:                         # more to send: continue after other work
-                self._loop.call_soon(self._pump, addr)  # type: ignore[union-attr]
-            return
+            written += len(data)
+            if written >= self.high_water:
+                if s.streaming:                     # more to send: after the others' turns
+                    self._loop.call_soon(self._pump, addr)  # type: ignore[union-attr]
+                return
         if s.state is SessionState.CLOSED:           # storage reader failed
             self._drop(addr)
         elif s.want == WANT_DATA:                   # woken by the next post
