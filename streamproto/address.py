@@ -1,4 +1,4 @@
-"""Socket addresses of ``tcp://`` style channels (spec network.md §2.1).
+"""Socket addresses of ``tcp://`` style channels (``docs/network-format.md#addresses``).
 
 * Unix socket when ``af=unix`` or the address contains ``/``: relative or absolute path; a path
   starting with ``@`` is an abstract socket (``@/name`` -> ``"\\0/name"``).

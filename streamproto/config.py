@@ -232,7 +232,8 @@ def parse_params(value: "str | Mapping[str, Any] | None", where: str = "open par
 def child_url(url: Url, name: str) -> Url | None:
     """The nested child channel ``name`` (``request``, ``storage``, ...) of ``url``, or None.
 
-    Accepts the three forms of spec §5.2: ``name.tll.proto=...;name.tll.host=...``,
+    Accepts the three forms (``docs/network-format.md#urls-and-child-channels``):
+    ``name.tll.proto=...;name.tll.host=...``,
     ``name.url=URL`` and ``name=URL``, each plus extra ``name.key=value`` parameters.
     """
     sub = url.sub(name)

@@ -1,4 +1,4 @@
-"""Sans-I/O frame readers and writers of TLL's ``tcp://`` channel (spec network.md §2.2).
+"""Sans-I/O frame readers and writers of TLL's ``tcp://`` channel (``docs/network-format.md#tcp-frames``).
 
 A frame is a fixed little-endian header in front of each message body. Variants (init parameter
 ``frame``): ``std`` (``l4m4s8``, 16 bytes), ``short`` (``l2m2s8``, 12), ``tiny`` (``l2m2s4``, 8),

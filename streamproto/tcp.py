@@ -1,4 +1,4 @@
-"""``tcp://`` channel (spec network.md §2): asyncio server with connection ids, and client.
+"""``tcp://`` channel (``docs/network-format.md#tcp-frames``): asyncio server with connection ids, and client.
 
 Server events: ``Control('Connect', 10, addr=id, body=19 bytes)``, ``Data(msgid, seq, body,
 addr=id)``, ``Control('Disconnect', 20, addr=id)``, ``Control('WriteFull'|'WriteReady', addr=id)``.

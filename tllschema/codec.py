@@ -1,10 +1,11 @@
 """The construct-based reference codec: the wire format spelled out declaratively from the model.
 
-This is the readable, complete definition of how a message sits on the wire (spec §2-§4); the
-compiled fast path (`compile.py`) must produce and accept exactly the same bytes, which the
-property tests check. It is not meant to be fast. It needs only the model: no generated class
-(decoded records are `ValueRecord`s of the message), and input goes through the same
-`tllschema.convert` functions as the fast path.
+This is the readable, complete definition of how a message sits on the wire
+(``docs/scheme-format.md#binary-layout-basics`` and the sections after it); the compiled fast
+path (`compile.py`) must produce and accept exactly the same bytes, which the property tests
+check. It is not meant to be fast. It needs only the model: no generated class (decoded
+records are `ValueRecord`s of the message), and input goes through the same `tllschema.convert`
+functions as the fast path.
 
     codec = codec_for(message)          # a construct.Construct, cached per message
     rec = decode(message, body)         # -> a ValueRecord, equal to what message.decode gives
@@ -12,9 +13,10 @@ property tests check. It is not meant to be fast. It needs only the model: no ge
 
 Encoding builds into one stream pre-filled with the fixed part's zeros. A pointer seeks to the
 current end, reserves its element block there, builds the elements into their slots (their own
-pointers append after the block: depth-first, declaration order, spec §3.2), then goes back and
-writes itself. Unset scalars stay zero, unset strings are all-zero pointers, unset lists are
-empty lists pointing at the end, unset nested messages are encoded with every field unset.
+pointers append after the block: depth-first, declaration order,
+``docs/scheme-format.md#tail-order``), then goes back and writes itself. Unset scalars stay zero,
+unset strings are all-zero pointers, unset lists are empty lists pointing at the end, unset
+nested messages are encoded with every field unset.
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ class FieldSlot(cs.Subconstruct):
 
 
 class PresenceMap(cs.Construct):
-    """The `pmap` field: on build, one bit per optional field that has a value (spec §2.11)."""
+    """The `pmap` field: on build, one bit per optional field that has a value
+    (``docs/scheme-format.md#presence-map-and-optional-fields``)."""
 
     def __init__(self, size: int, bits: dict[str, int]):
         super().__init__()
@@ -242,7 +245,8 @@ def decode(message: Message, buf: Any) -> Record:
 
 
 def encode(message: Message, value: Any = None, /, **fields: Any) -> bytes:
-    """Encode a mapping, record or keywords as `message` -> bytes (reference tail order, spec §3.2)."""
+    """Encode a mapping, record or keywords as `message` -> bytes (tail order:
+    ``docs/scheme-format.md#tail-order``)."""
     if fields:
         if isinstance(value, Record):
             value = dict(value.items())

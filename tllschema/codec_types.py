@@ -26,14 +26,17 @@ _INTS = {
     "uint8": cs.Int8ul, "uint16": cs.Int16ul, "uint32": cs.Int32ul, "uint64": cs.Int64ul,
 }
 
-# Offset pointer layouts (spec §2.6); `offset` counts from the first byte of the pointer itself.
+# Offset pointer layouts (docs/scheme-format.md#pointer-layouts); `offset` counts from the first byte
+# of the pointer itself.
 PTR_DEFAULT = cs.Struct("offset" / cs.Int32ul, "size" / cs.Int24ul, "entity" / cs.Int8ul)
 PTR_LEGACY_LONG = cs.Struct("offset" / cs.Int32ul, "size" / cs.Int16ul, "entity" / cs.Int16ul)
 PTR_LEGACY_SHORT = cs.Struct("offset" / cs.Int16ul, "size" / cs.Int16ul)
 _PTR = {"default": PTR_DEFAULT, "legacy-long": PTR_LEGACY_LONG, "legacy-short": PTR_LEGACY_SHORT}
 _PTR_MAX = {"default": (0xFFFFFFFF, 0xFFFFFF, 0xFF), "legacy-long": (0xFFFFFFFF, 0xFFFF, 0xFFFF),
             "legacy-short": (0xFFFF, 0xFFFF, None)}
-_LARGE_ENTITY = 0xFF  # default pointers: real element size in a u32 at `offset` (spec §2.6)
+# Default pointers to elements of 255+ bytes: entity 0xff, the real element size in a u32 at `offset`
+# (docs/scheme-format.md#large-elements-entity-0xff).
+_LARGE_ENTITY = 0xFF
 
 BAD_INPUT = (cs.ConstructError, struct.error, ValueError, TypeError, OverflowError, IndexError, KeyError, ArithmeticError)
 
@@ -205,7 +208,8 @@ def _element(i: int, fn, *args):
 
 
 class FixedArray(cs.Construct):
-    """`T[N]`: a counter of the count type, then N element slots; unused slots are zero (spec §2.5)."""
+    """`T[N]`: a counter of the count type, then N element slots; unused slots are zero
+    (``docs/scheme-format.md#fixed-arrays``)."""
 
     def __init__(self, count: cs.Construct, elem: cs.Construct, capacity: int, elem_size: int, count_size: int):
         super().__init__()
@@ -244,7 +248,7 @@ class FixedArray(cs.Construct):
 
 
 class OffsetPointer(cs.Construct):
-    """`*T`: an offset pointer to a list (spec §2.6).
+    """`*T`: an offset pointer to a list (``docs/scheme-format.md#offset-pointers``).
 
     Decoding follows the offset (relative to the pointer), applies the 0xff rule, checks bounds
     and steps through the elements with the entity read from the wire (legacy-short has none: the
@@ -357,7 +361,8 @@ class StringPointer(OffsetPointer):
 
 
 class Union(cs.Construct):
-    """Union: int8 tag (0-based variant index), then the variant at +1, padded to the largest (§2.8)."""
+    """Union: int8 tag (0-based variant index), then the variant at +1, padded to the largest
+    (``docs/scheme-format.md#unions``)."""
 
     def __init__(self, variants: list[tuple[str, cs.Construct]], body_size: int):
         super().__init__()

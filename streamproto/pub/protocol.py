@@ -1,4 +1,4 @@
-"""Sans-I/O core of ``pub+tcp://`` (spec network.md §3): handshake codecs, server, client.
+"""Sans-I/O core of ``pub+tcp://`` (``docs/network-format.md#pub-handshake``): handshake codecs, server, client.
 
 The ring is in :mod:`streamproto.pub.ring` (re-exported here); the states, inputs and
 transition tables of both cores in :mod:`streamproto.pub.state`. A peer's bad bytes raise (and

@@ -1,4 +1,4 @@
-"""The pub+tcp server's ring of recent messages (spec network.md §3.3), sans-I/O."""
+"""The pub+tcp server's ring of recent messages (``docs/network-format.md#pub-ring``), sans-I/O."""
 from __future__ import annotations
 
 import struct

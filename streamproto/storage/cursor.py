@@ -12,10 +12,10 @@ window straight into the block history, with an output bound that grows with the
 payload seen); anything else (block changes, window ends, errors) goes one record at a time
 through the checked ``_step``, which reports it.
 
-Deviation from the reference reader (storage spec §6.2): when fewer than 17 bytes remain in a
-block, a complete LZ4 record there is still delivered; zeros, a skip frame or leftovers there
-mean "continue in the next block", but only once the next block has a header, so a writer that
-has not moved on yet is waited for.
+Deviation from the reference reader (``docs/storage-format.md#the-17-byte-rule``): when fewer
+than 17 bytes remain in a block, a complete LZ4 record there is still delivered; zeros, a skip
+frame or leftovers there mean "continue in the next block", but only once the next block has a
+header, so a writer that has not moved on yet is waited for.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A file is a sequence of ``block``-sized blocks; block 0 starts with the metadata record,
 every other block with a 5-byte header frame. Records are ``frame i32 | payload | 0x80``;
 the frame word counts the whole record. Version 1 sets bit 31 of every frame word except the
-one at offset 0. See ``shared/spec/storage.md`` for the full rules.
+one at offset 0. See ``docs/storage-format.md`` for the full rules.
 """
 from __future__ import annotations
 

@@ -484,7 +484,8 @@ class FileWriter(MetaView, Closeable):
 
     def _post_lz4_first(self, msgid: int, seq: int, body: bytes, next_block: bool) -> None:
         """An LZ4 record that starts a block: absolute seq, compressed without dictionary; a new
-        block is started unless the current one has no record yet and it fits (spec §8.4)."""
+        block is started unless the current one has no record yet and it fits
+        (``docs/storage-format.md#lz4-blocks``)."""
         B = self.meta.block
         u = _MSG_PACK(msgid, seq) + body
         c = _COMPRESS(u, "default", False)

@@ -1,4 +1,4 @@
-"""``stream+pub+tcp://``: asyncio stream server and client (network spec §4, §5).
+"""``stream+pub+tcp://``: asyncio stream server and client (``docs/network-format.md#stream-components``).
 
 Server — stores every post, publishes it online, answers history requests::
 

@@ -1,4 +1,5 @@
-"""Sans-I/O core of a ``stream+`` client: merges stored history and live data (network spec §4.6).
+"""Sans-I/O core of a ``stream+`` client: merges stored history and live data
+(``docs/network-format.md#client-states``, ``docs/network-format.md#how-history-meets-online``).
 
 The client owns no socket. The composition (an asyncio channel) runs two connections — the
 *online* pub+tcp subscription and the short-lived *request* tcp connection — and feeds what

@@ -10,7 +10,7 @@ files of a rotate set) are not forwarded: history carries data messages only.
 For a rotate set the reader rescans the directory only after :meth:`StorageHistory.rotated`
 was called (the server calls it from ``rotate()``), not on every read at the end of the data.
 
-Deviation from the reference (network spec §4.5): a request older than the first file of a
+Deviation (``docs/network-format.md#request-translation``): a request older than the first file of a
 rotate set is served from the oldest stored message (as for ``file://``) instead of answering
 ``Failed to open storage from seq X`` after a server restart.
 

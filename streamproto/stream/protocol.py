@@ -1,6 +1,7 @@
 """Byte layouts of the ``stream+`` request channel and of its local control messages.
 
-Request channel (``streamproto/schemas/stream.yaml``, network spec §4.2; every message travels in a std frame
+Request channel (``streamproto/schemas/stream.yaml``, ``docs/network-format.md#request-channel-messages``;
+every message travels in a std frame
 ``{size, msgid, seq=0}``):
 
 ==========  =====  ==========  ===================================================================

@@ -1,4 +1,4 @@
-"""Sans-I/O core of a ``stream+`` server's request connection (network spec §4.4, §4.5).
+"""Sans-I/O core of a ``stream+`` server's request connection (``docs/network-format.md#request-conversation``).
 
 One :class:`RequestSession` per accepted request connection. It owns no socket and no storage
 file: the composition frames and unframes bytes, and hands it a :class:`HistorySource` (the
@@ -20,7 +20,7 @@ Reply, :attr:`RequestSession.want` tells the composition what to wait for before
 reader is only read when the buffer is below ``high_water``, so one slow client costs at most
 ``high_water`` + one batch of memory and never delays posting or other clients.
 
-Request translation (spec §4.5 table):
+Request translation (``docs/network-format.md#request-translation``):
 
 =====================  =========================================  ===========================
 request                history starts at S                        Reply(last, requested, block)

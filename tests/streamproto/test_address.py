@@ -1,4 +1,4 @@
-"""Addresses (spec network.md §2.1): Unix paths, abstract names, host:port v4/v6, wildcard."""
+"""Addresses (docs/network-format.md#addresses): Unix paths, abstract names, host:port v4/v6, wildcard."""
 from __future__ import annotations
 
 import socket

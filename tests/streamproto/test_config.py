@@ -1,4 +1,4 @@
-"""TLL URL strings and YAML init mappings (spec network.md §5)."""
+"""TLL URL strings and YAML init mappings (docs/network-format.md#urls-and-child-channels)."""
 from __future__ import annotations
 
 import pytest

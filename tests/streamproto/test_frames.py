@@ -1,4 +1,4 @@
-"""Frame variants of tcp:// (spec network.md §2.2): bytes, parsing in pieces, receive limit."""
+"""Frame variants of tcp:// (docs/network-format.md#tcp-frames): bytes, parsing in pieces, receive limit."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from streamproto.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from streamproto.frames import FRAMES, FrameReader, frame_format
 
-# spec §2.2: one post msgid=-2, seq=0x100000005, body "abc" as captured from a C++ client
+# docs/network-format.md#tcp-frames: post msgid=-2, seq=0x100000005, body "abc" captured from a C++ client
 SPEC_BYTES = {
     "std": "03000000" "feffffff" "0500000001000000" "616263",
     "short": "0300" "feff" "0500000001000000" "616263",

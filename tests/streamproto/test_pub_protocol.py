@@ -14,7 +14,8 @@ from streamproto.pub.protocol import (FRAME, PubClientCore, PubRing, PubServerCo
                                       decode_hello_reply, encode_hello, encode_hello_reply,
                                       parse_hello)
 
-# spec §3.1 / golden wire logs: the reference client's Hello with peer "c0" (tail outside frame)
+# docs/network-format.md#pub-handshake / golden wire logs: the reference client's Hello with peer "c0"
+# (tail outside frame)
 HELLO_C0 = bytes.fromhex("0a00000064000000000000000000000001000800000003000001633000")
 HELLO_EMPTY = bytes.fromhex("0a000000640000000000000000000000010008000000010000010" "0")
 HELLO_TEST = bytes.fromhex("0a00000064000000000000000000000001000800000005000001") + b"test\0"

@@ -132,7 +132,7 @@ def test_legacy_pointer_versions_round_trip():
     m = s.message("M")
     assert m.size == 24
     body = m.encode(ls=[1, 2], ll=[3], s="xy", big=[{"b": b"z"}])
-    # the spec's worked example (§3.8): fixed part of these values
+    # fixed part of these values: the example in docs/scheme-format.md#pointer-layouts
     assert body[:24].hex() == "18000200" "1800000001000200" "12000300" "110000000100" "2c01"
     rec = m.decode(body)
     assert rec.ls == [1, 2] and rec.ll == [3] and rec.s == "xy" and rec.big[0].b[:1] == b"z"

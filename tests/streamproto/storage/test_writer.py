@@ -139,7 +139,8 @@ def test_reopen_appends(tmp_path, compression, io):
 
 
 def test_reopen_lz4_block_start_after_short_tail(tmp_path):
-    """Reopen when the last record left < 17 bytes: next block, absolute seq (reference bug §8.5)."""
+    """Reopen when the last record left < 17 bytes: next block, absolute seq
+    (docs/storage-format.md#reference-writer-defects)."""
     p = tmp_path / "z.dat"
     with FileWriter(p, block=1024, io="posix", compression="lz4") as w:
         i = 0

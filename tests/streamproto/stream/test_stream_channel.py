@@ -1,4 +1,4 @@
-"""Scenarios of the reference's test_stream.py (spec §7.2, minus blocks) on the asyncio channels."""
+"""Scenarios of the reference's python/test/test_stream.py (minus blocks) on the asyncio channels."""
 from __future__ import annotations
 
 import asyncio

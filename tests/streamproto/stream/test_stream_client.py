@@ -1,4 +1,4 @@
-"""StreamClientCore state machine: catalogue scenarios (spec §7.2) and merge invariants."""
+"""StreamClientCore state machine: the reference's python/test/test_stream.py scenarios, merge invariants."""
 from __future__ import annotations
 
 import pytest

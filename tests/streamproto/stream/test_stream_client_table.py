@@ -211,7 +211,8 @@ def test_random_calls_stay_in_the_table(picks):
 
 
 def test_table_follows_the_reference_state_machine():
-    """The rules of the reference client (network spec §4.6, "State machine"), row by row,
+    """The rules of the reference client (src/channel/stream-client.cc; docs/network-format.md#client-states),
+    row by row,
     with the deviations the client module documents."""
     T = TRANSITIONS
     opened = [s for s in ClientState if s not in (S.CLOSED, S.ERROR)]

@@ -1,4 +1,4 @@
-"""Request-channel message layouts against the spec's worked examples and the golden captures."""
+"""Request-channel message layouts against docs/network-format.md#worked-examples and the golden captures."""
 from __future__ import annotations
 
 import pytest
@@ -12,19 +12,19 @@ def h(text: str) -> bytes:
     return bytes.fromhex(text.replace(" ", "").replace("|", "").replace("00*8", "00" * 8))
 
 
-def test_request_new_seq_with_peer():  # spec §8.1
+def test_request_new_seq_with_peer():  # docs/network-format.md#worked-examples
     msgid, body = P.encode_request(P.Request(P.REQUEST_SEQ, 100, client="c0"))
     assert msgid == 12
     assert body == h("01 00 | 21 00 00 00 03 00 00 01 | 00*8 | 00 | 64 00 00 00 00 00 00 00 | 00*8 | 63 30 00")
 
 
-def test_request_old_seq_with_peer():  # spec §4.3
+def test_request_old_seq_with_peer():  # docs/network-format.md#worked-examples
     msgid, body = P.encode_request(P.Request(P.REQUEST_SEQ, 100, client="c0", old=True))
     assert msgid == 11
     assert body == h("01 00 | 64 00 00 00 00 00 00 00 | 19 00 00 00 03 00 00 01 | 00*8 | 00*8 | 00 | 63 30 00")
 
 
-def test_request_block_both_protocols():  # spec §4.3
+def test_request_block_both_protocols():  # docs/network-format.md#request-channel-messages
     new = P.Request(P.REQUEST_BLOCK, block_type="default", block_index=1, client="test")
     assert P.encode_request(new)[1] == h(
         "01 00 | 21 00 00 00 05 00 00 01 | 00*8 | 01 | 15 00 00 00 08 00 00 01 | 01 00 00 00 00 00 00 00"
@@ -46,7 +46,7 @@ def test_old_protocol_cannot_express_initial_or_last(kind):
         P.encode_request(P.Request(kind, old=True))
 
 
-def test_reply_layouts():  # spec §8.2
+def test_reply_layouts():  # docs/network-format.md#worked-examples
     assert P.encode_reply(P.Reply(130, 100, -1)) == h(
         "82 00 00 00 00 00 00 00 64 00 00 00 00 00 00 00 ff ff ff ff ff ff ff ff 00*8")
     with_name = P.encode_reply(P.Reply(130, 100, -1, "s"))
@@ -54,7 +54,7 @@ def test_reply_layouts():  # spec §8.2
     assert P.decode_reply(with_name) == P.Reply(130, 100, -1, "s")
 
 
-def test_error_and_client_done_layouts():  # spec §8.3
+def test_error_and_client_done_layouts():  # docs/network-format.md#worked-examples
     assert P.encode_error("oops") == h("10 00 00 00 05 00 00 01 | 00*8 | 6f 6f 70 73 00")
     assert P.decode_error(P.encode_error("oops")) == P.Error("oops")
     assert P.encode_client_done(30) == h("1e00000000000000")
