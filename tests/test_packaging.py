@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,12 @@ from tests.conftest import REPO
 
 
 def test_wheel_holds_only_the_project_namespaces(tmp_path):
+    src = tmp_path / "src"          # a copy: building in place would leave build/ in the checkout
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
+        ".pytest_cache", "tests"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                        "-q", "-w", str(tmp_path), str(REPO)], capture_output=True, text=True,
+                        "-q", "-w", str(tmp_path), str(src)], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr
     (wheel,) = tmp_path.glob("streamproto-*.whl")

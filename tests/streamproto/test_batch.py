@@ -1,4 +1,4 @@
-"""Batch APIs (issue 11 §3): one-pass frame split, on_batch / batches() delivery, post_many.
+"""Batch APIs (issue 11, part 3): one-pass frame split, on_batch / batches() delivery, post_many.
 
 Batches must hold exactly the messages per-message delivery gives, in the same order, and
 both kinds of delivery can be mixed on one channel.

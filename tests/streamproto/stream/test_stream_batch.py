@@ -1,4 +1,4 @@
-"""Batch delivery of the stream client and post_many of the stream server (issue 11 §3)."""
+"""Batch delivery of the stream client and post_many of the stream server (issue 11, part 3)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Shared history windows (issue 11 §2): storage read and framed once, sliced for every client.
+"""Shared history windows (issue 11, part 2): storage read and framed once, sliced for every client.
 
 Unit tests drive :class:`SharedHistory` readers directly over a real storage file; the
 asyncio tests run clients at different positions, a slow one, one that leaves mid-window,
