@@ -19,15 +19,15 @@ if TYPE_CHECKING:
 
 
 def dump(scheme: "Scheme", fmt: str = "yamls") -> str:
-    """`yamls://TEXT`, `yamls+gz://BASE64` or `sha256` (hex digest of TEXT, as the reference's
-    `tll_scheme_dump(s, "sha256")`)."""
+    """`yamls://TEXT`, `yamls+gz://BASE64` or `sha256://HEX` (the SHA-256 of TEXT), as the
+    reference's `tll_scheme_dump(s, fmt)` returns them."""
     text = dump_text(scheme)
     if fmt == "yamls":
         return "yamls://" + text
     if fmt == "yamls+gz":
         return "yamls+gz://" + compress_text(text)
     if fmt == "sha256":
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return "sha256://" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     raise SchemeError(f"unknown dump format {fmt!r} (expected yamls, yamls+gz or sha256)")
 
 

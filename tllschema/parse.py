@@ -241,6 +241,10 @@ class SchemeBuilder:
         if "max_count" in fe:
             raise ParseError("deprecated max_count is not supported; use T[N] or *T")
 
+        if rest == "int8" and stars and options.get("type") == "string":
+            # As the reference reads it, the innermost pointer of `*int8` with a string sub-type
+            # is itself the string (the same field as `string`), not a list of strings.
+            rest, stars = "string", stars - 1
         elem, options, list_options = self._base(rest, fe, msg, name, options, list_options, stars > 0)
         version = list_options.get("offset-ptr-type", "default")
         if version not in POINTER_VERSIONS:

@@ -51,13 +51,13 @@ class Scheme:
         return iter(self.messages)
 
     def dump(self, fmt: str = "yamls") -> str:
-        """Serialise as `yamls://TEXT` or `yamls+gz://BASE64`, or hash as `sha256` (hex digest
-        of the yamls text), the way the reference does."""
+        """Serialise as `yamls://TEXT` or `yamls+gz://BASE64`, or hash as `sha256://HEX` (of the
+        yamls text), the way the reference does."""
         return _dump.dump(self, fmt)
 
     def hash(self) -> str:
-        """`sha256:HEX` of the canonical dump: equal for schemes that define the same messages."""
-        return "sha256:" + self.dump("sha256")
+        """`sha256://HEX` of the canonical dump: equal for schemes that define the same messages."""
+        return self.dump("sha256")
 
     def source(self) -> str:
         """Python source of the generated fast codec module (stamped with the runtime ABI and `hash()`)."""

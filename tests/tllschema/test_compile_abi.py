@@ -41,13 +41,13 @@ def test_module_is_stamped_with_abi_and_scheme_hash(compiled):
     mod = _import(path, "gen_m_ok")
     assert mod.TLLSCHEMA_ABI == tllschema.runtime.RUNTIME_ABI
     assert isinstance(tllschema.runtime.RUNTIME_ABI, int)
-    assert mod.SCHEME_HASH == scheme.hash() == "sha256:" + hashlib.sha256(scheme.dump()[len("yamls://"):].encode()).hexdigest()
+    assert mod.SCHEME_HASH == scheme.hash() == "sha256://" + hashlib.sha256(scheme.dump()[len("yamls://"):].encode()).hexdigest()
     assert mod.MESSAGES["M"](a=1, l=[2]).encode() == scheme.message("M").encode(a=1, l=[2])
 
 
 def test_scheme_hash_is_the_dump_digest():
     scheme = tllschema.load(SCHEME)
-    assert re.fullmatch(r"[0-9a-f]{64}", scheme.dump("sha256"))
+    assert re.fullmatch(r"sha256://[0-9a-f]{64}", scheme.dump("sha256"))
     assert tllschema.load(scheme.dump()).hash() == scheme.hash() != tllschema.load(SCHEME.replace("int32", "int64")).hash()
 
 

@@ -199,3 +199,17 @@ def test_message_without_fields():
     e = s.message("Empty")
     assert e.size == 0 and e.encode() == b"" and e.decode(b"").FIELDS == ()
     assert s.message("Holder").encode(x=1) == b"\x01"
+
+
+def test_pointer_to_int8_with_string_sub_type_is_a_string():
+    """As the reference parses it (src/scheme.cc, parse_sub_type and finalize): the innermost
+    pointer of `*int8` with `options.type: string` is the string itself, like `string`."""
+    def message(t: str) -> tllschema.Message:
+        return tllschema.load(f"yamls://[{{name: M, id: 1, fields: [{t}]}}]").message("M")
+    ptr = message("{name: a, type: '*int8', options.type: string}")
+    assert ptr.encode(a="xy") == message("{name: a, type: string}").encode(a="xy")
+    assert ptr.decode(ptr.encode(a="xy")).a == "xy"
+    lst = message("{name: c, type: '**int8', options.type: string}")
+    assert lst.encode(c=["xy", "z"]) == message("{name: c, type: '*string'}").encode(c=["xy", "z"])
+    with pytest.raises(tllschema.ParseError, match="pointer"):
+        tllschema.load("yamls://[{name: M, id: 1, fields: [{name: a, type: 'int8[4]', options.type: string}]}]")
