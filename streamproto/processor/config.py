@@ -21,7 +21,7 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Self
 
 import yaml
 
@@ -300,9 +300,9 @@ class Config:
             for p, n in kid.walk():
                 yield f"{k}.{p}", n
 
-    def copy(self) -> "Config":
-        """Deep copy; links stay links, callbacks stay callbacks."""
-        c = Config()
+    def copy(self) -> "Self":
+        """Deep copy (of the same class); links stay links, callbacks stay callbacks."""
+        c = type(self)()
         c._value = self._value
         for k, kid in self._kids.items():
             kc = kid.copy()
@@ -669,15 +669,6 @@ class ConfigUrl(Config):
         for k, v in params.items():
             url.set(k, v)
         return url
-
-    def copy(self) -> "ConfigUrl":
-        c = ConfigUrl()
-        c._value = self._value
-        for k, kid in self._kids.items():
-            kc = kid.copy()
-            kc._parent, kc._key = c, k
-            c._kids[k] = kc
-        return c
 
     def __str__(self) -> str:
         params = [(k, v) for k, v in self.browse("**") if k not in ("tll.proto", "tll.host")]

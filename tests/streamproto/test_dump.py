@@ -9,19 +9,13 @@ import yaml
 
 import tllschema
 from streamproto import schemas
+from streamproto.channels.timer import TIMER_SCHEME
 from streamproto.dump import format_fields, hexdump, message_text, parse_dump, state_text
 from streamproto.errors import ConfigError
 from tests.conftest import GOLDEN
 
 TX = tllschema.load(schemas.url("transaction.yaml")).message("Transaction")
-TIMER = tllschema.load("""yamls://
-- name: relative
-  id: 1
-  fields: [{name: ts, type: int64, options.type: duration, options.resolution: ns}]
-- name: absolute
-  id: 2
-  fields: [{name: ts, type: int64, options.type: time_point, options.resolution: ns}]
-""")
+TIMER = tllschema.load(TIMER_SCHEME)
 ALL = tllschema.load(f"yaml://{GOLDEN}/scheme/alltypes.yaml")
 
 
