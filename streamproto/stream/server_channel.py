@@ -269,7 +269,13 @@ class StreamServer(Channel):
         assert addr is not None
         if ev.name == "Connect":
             shared, req = self.shared, self.request
-            assert shared is not None and req is not None     # set by open()
+            assert req is not None                  # its own events: set until it has closed
+            if shared is None:                      # accepted while the server is closing
+                try:
+                    req.disconnect(addr)
+                except ChannelError:
+                    pass
+                return
             self.sessions[addr] = RequestSession(shared,
                                                  server_name=self.server_name,
                                                  peer=f"request connection {addr}",
