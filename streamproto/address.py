@@ -138,4 +138,4 @@ def format_sockaddr(family: int, sockaddr: object) -> str:
     if family == socket.AF_UNIX:
         s = sockaddr.decode() if isinstance(sockaddr, bytes) else str(sockaddr)
         return "@" + s[1:] if s.startswith("\0") else s
-    return f"{sockaddr[0]}:{sockaddr[1]}"  # type: ignore[index]
+    return f"{sockaddr[0]}:{sockaddr[1]}"  # type: ignore[index]  # inet: a (host, port, ...) tuple

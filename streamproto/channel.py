@@ -66,10 +66,10 @@ class Channel:
         self.log = logging.getLogger(f"tll.channel.{self.name}")
         self.dump = parse_dump(self.param("dump", None))
         if self.dump is not None:               # instance attributes: no cost when dump is off
-            self._emit = self._emit_dumped      # type: ignore[method-assign]
-            self._emit_batch = self._emit_batch_dumped  # type: ignore[method-assign]
-            self.post = self._dumped_post(self.post)  # type: ignore[method-assign]
-            self.post_many = self._dumped_post_many(self.post_many)  # type: ignore[method-assign]
+            self._emit = self._emit_dumped      # type: ignore[method-assign]  # dump=: logs
+            self._emit_batch = self._emit_batch_dumped  # type: ignore[method-assign]  # dump=: logs
+            self.post = self._dumped_post(self.post)  # type: ignore[method-assign]  # dump=: wraps
+            self.post_many = self._dumped_post_many(self.post_many)  # type: ignore[method-assign]  # dump=: wraps
 
     @property
     def control_scheme(self) -> Any:
@@ -121,7 +121,7 @@ class Channel:
         if self._on_event is not None:
             self._on_event(event)
             return
-        self._queue.append(event)  # type: ignore[union-attr]
+        self._queue.append(event)  # type: ignore[union-attr]  # no on_event: events are queued
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -138,7 +138,7 @@ class Channel:
             for e in batch.events():
                 cb(e)
             return
-        self._queue.append(batch)  # type: ignore[union-attr]
+        self._queue.append(batch)  # type: ignore[union-attr]  # no callbacks: events are queued
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -167,7 +167,7 @@ class Channel:
         log = self.log
         if not log.isEnabledFor(logging.INFO):
             return
-        if type(event) is State:
+        if isinstance(event, State):
             log.info("%s", state_text(text, event.state))
             return
         control = isinstance(event, Control)
@@ -176,10 +176,10 @@ class Channel:
         except ConfigError:
             scheme = None
         warn, line = message_text(text, self.dump or "auto", control=control,
-                                  msgid=event.msgid, seq=event.seq,   # type: ignore[union-attr]
-                                  body=event.body, addr=event.addr,   # type: ignore[union-attr]
+                                  msgid=event.msgid, seq=event.seq,
+                                  body=event.body, addr=event.addr,
                                   scheme=scheme,
-                                  name=event.name if control else None)  # type: ignore[union-attr]
+                                  name=event.name if isinstance(event, Control) else None)
         log.log(logging.WARNING if warn else logging.INFO, "%s", line)
 
     def _dumped_post(self, inner: Callable[..., Any]) -> Callable[..., Any]:
@@ -228,7 +228,7 @@ class Channel:
         if isinstance(ev, Batch):
             evs = ev.events()
             q.extendleft(reversed(evs))
-            return q.popleft()  # type: ignore[return-value]
+            return q.popleft()  # type: ignore[return-value]  # the batch's first Data event
         return ev
 
     async def _wait_queued(self, timeout: float | None) -> None:
@@ -281,8 +281,8 @@ class Channel:
                 cls = Batch.type_for(item)
                 key = cls.event_key(item)
                 run = [item]
-                while q and type(q[0]) is type(item) and cls.event_key(q[0]) == key:  # type: ignore[arg-type]
-                    run.append(q.popleft())  # type: ignore[arg-type]
+                while q and type(q[0]) is type(item) and cls.event_key(q[0]) == key:
+                    run.append(q.popleft())  # type: ignore[arg-type]  # q[0] is of item's type (checked)
                 yield cls.of_events(run)
                 continue
             if isinstance(item, State) and item.state in (CLOSED, ERROR):
@@ -296,7 +296,7 @@ class Channel:
         if self._ended:
             raise StopAsyncIteration
         q = self._queue
-        ev = self._pop_event(q) if q else await self.next_event()  # type: ignore[arg-type]
+        ev = self._pop_event(q) if q else await self.next_event()
         if isinstance(ev, State) and ev.state in (CLOSED, ERROR):
             self._ended = True
         return ev
@@ -324,7 +324,10 @@ class Channel:
     async def _shutdown(self) -> None:
         """Release sockets, files and tasks (each channel's own part of :meth:`close`)."""
 
-    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+    def post(self, msgid: int, seq: int, body: bytes = b"", *,
+             addr: int | None = None) -> int | None:
+        """Send or store one message (``addr``: the connection on servers); storing channels
+        return the seq stored."""
         raise NotImplementedError
 
     def post_control(self, msgid: int, body: bytes = b"", *, seq: int = 0,

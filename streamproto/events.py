@@ -95,10 +95,10 @@ class Batch:
         return self.messages[index]
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
-                and self.messages == other.messages)  # type: ignore[attr-defined]
+        return (type(other) is type(self) and self._key() == other._key()
+                and self.messages == other.messages)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable: __eq__ compares values
 
     def _key(self) -> tuple:
         """What every message of the batch shares besides its own fields."""

@@ -188,6 +188,7 @@ class FrameReader:
             self._parts = []
             self._have = 0
         hsize, unpack, limit = self._hsize, self._unpack, self.limit
+        assert unpack is not None       # the format has a header (checked above)
         ap = out.append
         off, end, need = 0, len(data), hsize
         try:
@@ -197,7 +198,7 @@ class FrameReader:
                 elif self._skip_runs:
                     self._skip_runs -= 1
                 while end - off >= hsize:
-                    size, msgid, seq = unpack(data, off)  # type: ignore[misc]
+                    size, msgid, seq = unpack(data, off)
                     e = off + hsize + size
                     if e > end:
                         need = hsize + size
@@ -211,7 +212,7 @@ class FrameReader:
             else:                       # size32, bson
                 inclusive = fmt.size_includes_header
                 while end - off >= hsize:
-                    size, = unpack(data, off)  # type: ignore[misc]
+                    size, = unpack(data, off)
                     if inclusive:
                         if size < hsize:
                             self._fail(f"bson frame size {size} is smaller than its own 4-byte "
@@ -239,11 +240,12 @@ class FrameReader:
         ``data``, cut by C loops: the size fields are checked with strided slices, then one
         ``iter_unpack`` skipping them yields the ``(msgid, seq, body)`` tuples.
         Returns the offset where the general loop goes on (0 when it was not such a run)."""
-        hsize = self._hsize
-        size = self._unpack(data, 0)[0]  # type: ignore[misc]
+        hsize, unpack = self._hsize, self._unpack
+        assert unpack is not None       # split calls it for formats with a header
+        size = unpack(data, 0)[0]
         full = hsize + size
         n = len(data) // full
-        if n < 2 or full > self.limit or self._unpack(data, full)[0] != size:  # type: ignore[misc]
+        if n < 2 or full > self.limit or unpack(data, full)[0] != size:
             return 0
         h = self.format.header
         assert h is not None

@@ -255,7 +255,7 @@ class _Conn(asyncio.Protocol):
         self.pending_size = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream connection's is a Transport
 
     def data_received(self, data: bytes) -> None:
         msgs: list[Message] = []
@@ -406,17 +406,19 @@ class TcpServer(_FramedMixin):
         if self.hwm is not None:
             transport.set_write_buffer_limits(high=self.hwm)
         peer = transport.get_extra_info("peername")
-        self.connections[conn.cid] = conn  # type: ignore[index]
+        cid = conn.cid
+        assert cid is not None                  # accepted connections are numbered
+        self.connections[cid] = conn
         self._emit(Control("Connect", 10, 0, connect_body(sock.family if sock else socket.AF_UNIX,
-                                                          peer), addr=conn.cid))
+                                                          peer), addr=cid))
 
     def _conn(self, addr: int | None) -> _Conn:
-        conn = self.connections.get(addr)  # type: ignore[arg-type]
+        conn = self.connections.get(addr)  # type: ignore[arg-type]  # None finds none: refused below
         if conn is None:
             raise ChannelError(f"{self.name}: post to unknown connection {addr}")
         return conn
 
-    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+    def post(self, msgid: int, seq: int, body: bytes = b"", *, addr: int | None = None) -> None:
         """Send one frame to connection ``addr``; ChannelError if it is not connected."""
         conn = self._conn(addr)
         conn.post(self.frame.encode_header(len(body), msgid, seq) + bytes(body))
@@ -469,7 +471,7 @@ class TcpServer(_FramedMixin):
             conn.transport.abort()
 
     def _conn_lost(self, conn: _Conn, exc: Exception | None) -> None:
-        if self.connections.pop(conn.cid, None) is not None:  # type: ignore[arg-type]
+        if self.connections.pop(conn.cid, None) is not None:  # type: ignore[arg-type]  # server conns are numbered
             self._emit(Control("Disconnect", 20, 0, b"", addr=conn.cid))
 
     async def _shutdown(self) -> None:
@@ -494,7 +496,7 @@ class TcpServer(_FramedMixin):
 class _AcceptedConn(_Conn):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.owner._accepted(self, transport)  # type: ignore[attr-defined]
+        self.owner._accepted(self, transport)  # type: ignore[attr-defined]  # owner: a TcpServer
 
 
 class TcpClient(_FramedMixin):
@@ -524,7 +526,7 @@ class TcpClient(_FramedMixin):
         self._conn = conn
         self._set_state(ACTIVE)
 
-    def post(self, msgid: int, seq: int, body: bytes, *, addr: int | None = None) -> None:
+    def post(self, msgid: int, seq: int, body: bytes = b"", *, addr: int | None = None) -> None:
         """Send one frame (buffered by asyncio when the socket is full: never blocks)."""
         if self._conn is None or self.state != ACTIVE:
             raise ChannelError(f"{self.name}: post in state {self.state}")

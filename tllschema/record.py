@@ -77,7 +77,7 @@ class Record:
             return self == type(self)(**other)
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable: __eq__ compares values
 
     def __repr__(self) -> str:
         return f"{self.NAME}(" + ", ".join(f"{n}={v!r}" for n, v in self.items()) + ")"

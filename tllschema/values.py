@@ -344,7 +344,7 @@ def make_int_enum(name: str, values: dict[str, int]) -> type[enum.IntEnum]:
     members = sorted(values.items(), key=lambda kv: (kv[1], kv[0]))
     # mypy's enum plugin wants a literal class name (here it comes from the scheme) and types
     # the functional API's result as a member rather than the class it is
-    return enum.IntEnum(name or "Enum", members)  # type: ignore[return-value]
+    return enum.IntEnum(name or "Enum", members)  # type: ignore[return-value]  # it is the class
 
 
 class UnionValue(NamedTuple):

@@ -37,7 +37,7 @@ _log = logging.getLogger("tll.channel.python")
 
 def resolve_class(spec: str) -> type:
     """``[PATH/]MODULE:Class`` -> the class; ConfigError naming what is missing."""
-    path = None
+    path = ""
     module = spec.strip()
     if "/" in module:
         path, module = module.rsplit("/", 1)
@@ -49,7 +49,7 @@ def resolve_class(spec: str) -> type:
         raise ConfigError(f"parameter 'python': invalid value {spec!r}: need MODULE:Class")
     added = bool(path) and path not in sys.path
     if added:
-        sys.path.insert(0, path)   # type: ignore[arg-type]
+        sys.path.insert(0, path)
     if path:
         _forget_if_elsewhere(module, path)
         importlib.invalidate_caches()
@@ -68,7 +68,7 @@ def resolve_class(spec: str) -> type:
     finally:
         if added:
             try:
-                sys.path.remove(path)   # type: ignore[arg-type]
+                sys.path.remove(path)
             except ValueError:
                 pass
     obj = getattr(m, klass, None)

@@ -308,7 +308,7 @@ async def _serve(init: Url, params: dict[str, str], post_fd: int | None, post_na
     opened = False
 
     def on_event(ev: Any) -> None:
-        printer(ev)  # type: ignore[misc]
+        printer(ev)  # type: ignore[misc]  # set before the channel can emit
         if opened and isinstance(ev, State) and ev.state in (ERROR, CLOSED):
             stop.set()                          # the server failed (or closed) by itself
 

@@ -110,12 +110,11 @@ class SchemeView:
 
 def event_message(ev: Event) -> Message:
     """A streamproto event as the Message logic callbacks receive."""
-    t = type(ev)
-    if t is StateEvent:
-        return Message(STATE_IDS.get(ev.state, 0), b"", Type.State)   # type: ignore[union-attr]
+    if isinstance(ev, StateEvent):
+        return Message(STATE_IDS.get(ev.state, 0), b"", Type.State)
     if isinstance(ev, Control):
         return Message(ev.msgid, ev.body, Type.Control, ev.seq, ev.addr or 0)
-    return Message(ev.msgid, ev.body, Type.Data, ev.seq, ev.addr or 0)  # type: ignore[union-attr]
+    return Message(ev.msgid, ev.body, Type.Data, ev.seq, ev.addr or 0)
 
 
 _MASK_OF = {Type.Data: MsgMask.Data, Type.Control: MsgMask.Control, Type.State: MsgMask.State}

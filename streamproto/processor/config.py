@@ -329,7 +329,7 @@ class Config:
             return self.as_dict() == other
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable: __eq__ compares values
 
     def __repr__(self) -> str:
         v = self._value

@@ -245,7 +245,7 @@ class Processor:
 
         assert self._loop is not None
         task = self._loop.create_task(step())
-        task._opening = opening                  # type: ignore[attr-defined]
+        task._opening = opening                  # type: ignore[attr-defined]  # read by deactivate
         obj.op = task
 
     async def _open(self, obj: _Object) -> None:

@@ -113,6 +113,8 @@ class PubServer(Channel):
         self._set_state(ACTIVE)
 
     def _accept(self, ls: socket.socket) -> None:
+        loop = self._loop
+        assert loop is not None                 # set by open() before listening
         for _ in range(16):
             try:
                 sock, peer = ls.accept()
@@ -132,7 +134,7 @@ class PubServer(Channel):
             self._socks[sid] = sock
             self.core.connect(sid, _SockIO(self, sid, sock), connect_body(sock.family, peer))
             if sid in self._socks:
-                self._loop.add_reader(sock.fileno(), self._readable, sid)  # type: ignore[union-attr]
+                loop.add_reader(sock.fileno(), self._readable, sid)
 
     def _readable(self, sid: int) -> None:
         sock = self._socks.get(sid)
@@ -150,14 +152,14 @@ class PubServer(Channel):
         else:
             self.core.receive(sid, data)
 
-    def post(self, msgid: int, seq: int, body: bytes | bytearray | memoryview, *,
+    def post(self, msgid: int, seq: int, body: bytes | bytearray | memoryview = b"", *,
              addr: int | None = None, more: bool = False) -> None:
         """Store a message; subscribers get it after this event-loop step (``more``: wait for a later post)."""
         if self.state != ACTIVE:
             raise ChannelError(f"{self.name}: post in state {self.state}")
         self.core.post(msgid, seq, body, flush=False)
         if not more and self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]
+            self._flush_handle = self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]  # Active: set
 
     def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]",
                   *, addr: int | None = None, more: bool = False) -> None:
@@ -170,7 +172,7 @@ class PubServer(Channel):
             raise ChannelError(f"{self.name}: post in state {self.state}")
         self.core.post_many(messages, flush=False)
         if not more and self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]
+            self._flush_handle = self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]  # Active: set
 
     def _flush_soon(self) -> None:
         self._flush_handle = None
@@ -210,7 +212,7 @@ class _ClientProto(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream connection's is a Transport
 
     def _state(self, ev: State) -> None:
         self.owner._set_state(ev.state, ev.reason)
@@ -280,7 +282,8 @@ class PubClient(Channel):
             raise
         self._proto = proto
         if self.hello:
-            proto.transport.write(self.core.hello())  # type: ignore[union-attr]
+            assert proto.transport is not None  # create_connection made the connection
+            proto.transport.write(self.core.hello())
         else:
             self._set_state(ACTIVE)
 

@@ -53,7 +53,7 @@ class FileChannel(Channel):
     @property
     def scheme(self) -> Any:
         """The ``scheme`` parameter's scheme, else the one stored in the file being read."""
-        given = Channel.scheme.fget(self)  # type: ignore[attr-defined]
+        given = super().scheme
         return given if given is not None else self._stored_scheme
 
     @property
@@ -63,7 +63,7 @@ class FileChannel(Channel):
             self.CONTROL_SCHEME = "storage-control.yaml"
         elif self.url.proto == "rotate+file":
             self.CONTROL_SCHEME = "rotate-control.yaml"
-        return Channel.control_scheme.fget(self)  # type: ignore[attr-defined]
+        return super().control_scheme
 
     @property
     def last_seq(self) -> int:
@@ -78,13 +78,12 @@ class FileChannel(Channel):
         self._ended = False
         self._set_state(OPENING)
         try:
+            kw: dict[str, Any] = {}
             if self.dir == "w":
-                kw = {}
                 if p.get("overwrite") not in (None, ""):   # an open parameter, as in TLL
                     kw["overwrite"] = parse_bool(p["overwrite"], "overwrite")
                 self.storage = open_writer(self.url, **kw)
             else:
-                kw: dict[str, Any] = {}
                 if p.get("seq") not in (None, ""):
                     kw["seq"] = parse_int(p["seq"], "seq")
                 if p.get("mode") not in (None, ""):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Callable, Iterator
 
 from streamproto.errors import StorageError
@@ -119,8 +120,9 @@ def scan(directory: str, prefix: str) -> list[RotateFile]:
         if first is None and mid != CURRENT:
             raise StorageError(f"{path}: file in rotate set {prefix!r} holds no data")
         files.append(RotateFile(path, first, last, sch, st.st_ino, mid == CURRENT))
-    data = sorted((f for f in files if f.first is not None), key=lambda f: f.first)
+    data = sorted((f for f in files if f.first is not None), key=attrgetter("first"))
     for a, b in zip(data, data[1:]):
+        assert b.first is not None and a.last is not None   # files with data have both bounds
         if b.first <= a.last:
             what = "same first seq" if a.first == b.first else "overlapping seq ranges"
             raise StorageError(f"rotate set {prefix!r}: {what}: {a.path} holds {a.first}..{a.last}, "
@@ -198,6 +200,12 @@ class RotateReader(Closeable):
         self._last: int | None = None
 
     # -- reading ---------------------------------------------------------------------------
+    def _reading(self) -> FileReader:
+        """The file being read: there is one from ``__init__`` until :meth:`close`."""
+        child = self._child
+        assert child is not None, "RotateReader used after close()"
+        return child
+
     def _find_next(self) -> RotateFile | None:
         """The file to read after the current child, if the set has moved on (rescans)."""
         if self.rescan:
@@ -211,7 +219,7 @@ class RotateReader(Closeable):
                      (f.first is None or last is None or f.first > last)), None)
 
     def _drain(self) -> Iterator[Data | Control]:
-        for m in self._child:
+        for m in self._reading():
             self._delivered = True
             self._last = m.seq
             yield m
@@ -233,7 +241,8 @@ class RotateReader(Closeable):
                stop: Callable[[], bool] | None = None,
                end_of_data: str | None = None) -> Iterator[Data | Control]:
         """Like FileReader.follow, across rotations (other processes included)."""
-        return follow(lambda: self, lambda: self._child._cursor.status == EOF, poll, timeout, stop, end_of_data)
+        return follow(lambda: self, lambda: self._reading()._cursor.status == EOF, poll, timeout,
+                      stop, end_of_data)
 
     def decode(self, msg: Data) -> Any:
         """Decoded view of a message (through :attr:`scheme`)."""
@@ -242,7 +251,7 @@ class RotateReader(Closeable):
                 return self._scheme.message(msg.msgid).decode(msg.body)
             except Exception as e:
                 raise StorageError(f"{self.path}: seq {msg.seq} msgid {msg.msgid}: {e}") from e
-        return self._child.decode(msg)
+        return self._reading().decode(msg)
 
     def close(self) -> None:
         if self._child is not None:

@@ -83,7 +83,8 @@ class _Reader:
     __slots__ = ("src", "r", "gen")
 
     def __init__(self, src: StorageHistory, r: FileReader | RotateReader) -> None:
-        self.src, self.r = src, r
+        self.src = src
+        self.r: FileReader | RotateReader | None = r      # None once closed
         self.gen = src.generation
         if isinstance(r, RotateReader):
             r.rescan = False
@@ -97,7 +98,7 @@ class _Reader:
         r = self.r
         if r is None:
             return []
-        if type(r) is FileReader:
+        if isinstance(r, FileReader):
             out = r.read(min(limit, _FIRST))
             size = sum([len(d.body) for d in out])
             while len(out) < limit and size < BATCH_BYTES and out:
@@ -115,15 +116,16 @@ class _Reader:
             self.gen = self.src.generation
             r.rescan = True
             try:
-                return self._read_rotate(limit)
+                return self._read_rotate(r, limit)
             finally:
                 r.rescan = False
-        return self._read_rotate(limit)
+        return self._read_rotate(r, limit)
 
-    def _read_rotate(self, limit: int) -> list[Data]:
+    @staticmethod
+    def _read_rotate(r: RotateReader, limit: int) -> list[Data]:
         out: list[Data] = []
         size = 0
-        for d in islice(iter(self.r), limit):  # type: ignore[call-overload]
+        for d in islice(iter(r), limit):
             if isinstance(d, Data):              # data; Rotate controls stay local
                 out.append(d)
                 size += len(d.body)
@@ -161,7 +163,8 @@ class _Window:
         self.lo, self.n, self.offs = lo, n, offs
         self.data, self.view = data, memoryview(data)
         self.seqs, self.msgids = seqs, msgids
-        self.hdr = fmt.header.unpack_from if seqs is None else None  # type: ignore[union-attr]
+        h = fmt.header          # sms frames (seqs None) have one
+        self.hdr = h.unpack_from if seqs is None and h is not None else None
         self.hbody = (fmt.header_size if fmt.header is not None
                       and not fmt.size_includes_header else 0)
         self.error = error      # why the stored message after hi cannot be framed, if so
@@ -170,14 +173,14 @@ class _Window:
     def seq(self, i: int) -> int:
         if self.seqs is not None:
             return self.seqs[i]
-        return self.hdr(self.data, self.offs[i])[2]  # type: ignore[misc]
+        return self.hdr(self.data, self.offs[i])[2]  # type: ignore[misc]  # hdr is set when seqs is None
 
     def message(self, i: int) -> Message:
         offs = self.offs
         body = bytes(self.view[offs[i] + self.hbody:offs[i + 1]])
         if self.seqs is not None:
-            return self.msgids[i], self.seqs[i], body  # type: ignore[index]
-        _, msgid, seq = self.hdr(self.data, offs[i])  # type: ignore[misc]
+            return self.msgids[i], self.seqs[i], body  # type: ignore[index]  # msgids is set with seqs
+        _, msgid, seq = self.hdr(self.data, offs[i])  # type: ignore[misc]  # hdr is set when seqs is None
         return msgid, seq, body
 
     def index(self, seq: int) -> int:
@@ -369,7 +372,8 @@ class SharedHistory:
         """Frame ``msgs`` back to back; stop before a message the frame cannot carry."""
         fmt = self.frame
         n = len(msgs)
-        if fmt.fields == "sms":
+        h = fmt.header
+        if h is not None and fmt.fields == "sms":
             lens = [len(d.body) for d in msgs]
             size = lens[0]
             try:
@@ -379,12 +383,12 @@ class SharedHistory:
                         if len(self._packs) > 64:
                             self._packs.clear()
                         pack = self._packs[size] = struct.Struct(
-                            f"{fmt.header.format}{size}s").pack  # type: ignore[union-attr]
+                            f"{h.format}{size}s").pack
                     data = b"".join([pack(size, d.msgid, d.seq, d.body) for d in msgs])
                     full = fmt.header_size + size
                     offs: Sequence[int] = range(0, (n + 1) * full, full)
                 else:
-                    pack = fmt.header.pack  # type: ignore[union-attr]
+                    pack = h.pack
                     data = b"".join([pack(len(d.body), d.msgid, d.seq) + d.body for d in msgs])
                     offs = list(accumulate([fmt.header_size + x for x in lens], initial=0))
                 return _Window(lo, n, offs, data, fmt, None, None, None)

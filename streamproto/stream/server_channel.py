@@ -91,7 +91,7 @@ class StreamServer(Channel):
         self.sessions: dict[int, RequestSession] = {}
         self._waiting: set[int] = set()
         self._wake_handle: asyncio.Handle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop          # set by open(), used only while open
 
     # ------------------------------------------------------------------ lifetime
     @property
@@ -176,7 +176,8 @@ class StreamServer(Channel):
         ChannelError when not Active or the body exceeds ``max-size``; :class:`SeqError` when
         ``seq <= last``; StorageError when the write fails (nothing is published then).
         """
-        if self.state != ACTIVE:
+        online = self.online
+        if self.state != ACTIVE or online is None:     # Active: the children are open
             raise ChannelError(f"{self.name}: post in state {self.state}")
         if self.max_size is not None and len(body) > self.max_size:
             raise ChannelError(f"{self.name}: message msgid {msgid} of {len(body)} bytes exceeds "
@@ -193,9 +194,9 @@ class StreamServer(Channel):
             raise type(e)(f"{self.name}: storing seq {seq} failed, message not published: "
                           f"{e}") from None
         self.last_seq = seq
-        self.online.post(msgid, seq, body)
+        online.post(msgid, seq, body)
         if self._waiting and self._wake_handle is None:
-            self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
+            self._wake_handle = self._loop.call_soon(self._wake)
         return seq
 
     def post_many(self, messages: "Sequence[tuple[int, int, bytes | bytearray | memoryview]]",
@@ -205,7 +206,8 @@ class StreamServer(Channel):
         gets the stored ones in one batch. On an error the messages before the failing one
         are stored and published, the rest are not (the exception says which seq failed).
         """
-        if self.state != ACTIVE:
+        online = self.online
+        if self.state != ACTIVE or online is None:     # Active: the children are open
             raise ChannelError(f"{self.name}: post in state {self.state}")
         stored: list[tuple[int, int, bytes | bytearray | memoryview]] = []
         store = self.storage.post
@@ -231,9 +233,9 @@ class StreamServer(Channel):
         finally:
             if stored:
                 self.last_seq = last
-                self.online.post_many(stored)  # type: ignore[union-attr]
+                online.post_many(stored)
                 if self._waiting and self._wake_handle is None:
-                    self._wake_handle = self._loop.call_soon(self._wake)  # type: ignore[union-attr]
+                    self._wake_handle = self._loop.call_soon(self._wake)
         return self.last_seq
 
     def rotate(self) -> str | None:
@@ -241,8 +243,10 @@ class StreamServer(Channel):
         if not isinstance(self.storage, RotateWriter):
             raise ChannelError(f"{self.name}: rotate needs rotate+file:// storage, not "
                                f"{self.storage_url.proto}://")
+        history = self.history
+        assert history is not None                  # open() sets it with the storage
         path = self.storage.rotate()
-        self.history.rotated()  # type: ignore[union-attr]
+        history.rotated()
         return path
 
     # ------------------------------------------------------------------ children
@@ -254,6 +258,7 @@ class StreamServer(Channel):
     def _on_request(self, ev: Any) -> None:
         if type(ev) is Data:
             addr = ev.addr
+            assert addr is not None                 # a tcp server's events name the connection
             s = self.sessions.get(addr)
             if s is not None:
                 self._apply(addr, s, s.receive(ev.msgid, ev.seq, ev.body))
@@ -261,14 +266,22 @@ class StreamServer(Channel):
         if type(ev) is not Control:
             return
         addr = ev.addr
+        assert addr is not None
         if ev.name == "Connect":
-            self.sessions[addr] = RequestSession(self.shared,  # type: ignore[arg-type]
+            shared, req = self.shared, self.request
+            assert req is not None                  # its own events: set until it has closed
+            if shared is None:                      # accepted while the server is closing
+                try:
+                    req.disconnect(addr)
+                except ChannelError:
+                    pass
+                return
+            self.sessions[addr] = RequestSession(shared,
                                                  server_name=self.server_name,
                                                  peer=f"request connection {addr}",
                                                  high_water=self.high_water + 1)
             try:
-                self.request.set_write_limits(addr, self.high_water,  # type: ignore[union-attr]
-                                              self.high_water // 2)
+                req.set_write_limits(addr, self.high_water, self.high_water // 2)
             except ChannelError:
                 pass
         elif ev.name == "Disconnect":
@@ -283,10 +296,11 @@ class StreamServer(Channel):
 
     def _apply(self, addr: int, s: RequestSession, out: list) -> None:
         req = self.request
+        assert req is not None                      # its events brought us here
         for o in out:
             if type(o) is Send:
                 try:
-                    req.post(o.msgid, o.seq, o.body, addr=addr)  # type: ignore[union-attr]
+                    req.post(o.msgid, o.seq, o.body, addr=addr)
                 except ChannelError:
                     pass
             elif type(o) is Disconnect:
@@ -297,8 +311,10 @@ class StreamServer(Channel):
     def _drop(self, addr: int) -> None:
         self._waiting.discard(addr)
         self.sessions.pop(addr, None)
+        req = self.request
+        assert req is not None                      # sessions live while it is open
         try:
-            self.request.disconnect(addr)  # type: ignore[union-attr]
+            req.disconnect(addr)
         except ChannelError:
             pass
 
@@ -340,7 +356,7 @@ class StreamServer(Channel):
             written += len(data)
             if written >= self.high_water:
                 if s.streaming:                     # more to send: after the others' turns
-                    self._loop.call_soon(self._pump, addr)  # type: ignore[union-attr]
+                    self._loop.call_soon(self._pump, addr)
                 return
         if s.state is SessionState.CLOSED:           # storage reader failed
             self._drop(addr)

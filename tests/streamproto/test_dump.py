@@ -120,3 +120,22 @@ def test_every_channel_honours_dump(tmp_path, caplog):
     states = [r.getMessage() for r in caplog.records if "State change" in r.getMessage()]
     assert states == ["State change: Closed -> Opening", "State change: Opening -> Active",
                       "State change: Active -> Closing", "State change: Closing -> Closed"]
+
+
+def test_post_body_is_optional_on_every_channel():
+    """``post(msgid, seq)`` (empty body) is accepted by every channel's own ``post``, not only
+    through the dump= wrapper, whose ``body`` defaults to ``b""``: one post signature."""
+    import inspect
+
+    from streamproto.channel import Channel
+    from streamproto.registry import protocols
+
+    protocols()                                     # imports every built-in channel
+
+    def subclasses(c: type) -> list[type]:
+        return [s for d in c.__subclasses__() for s in (d, *subclasses(d))]
+
+    own = {c for c in subclasses(Channel) if "post" in vars(c)}
+    assert {"TcpServer", "TcpClient", "PubServer", "FileChannel"} <= {c.__name__ for c in own}
+    assert {c.__name__ for c in own
+            if inspect.signature(c.post).parameters["body"].default != b""} == set()

@@ -230,3 +230,28 @@ async def test_large_messages_memory_bounded_per_slow_client(tmp_path):
             await asyncio.wait_for(r.readexactly(size), T)
             total += 1 if size == len(body) else 0
         w.close()
+
+
+@run
+async def test_request_connection_accepted_while_closing_gets_no_session(tmp_path):
+    """A request connection whose Connect arrives after the shared history was released (the
+    request server accepted it as the stream server closed) is dropped: no session over a
+    released history is left behind."""
+    server = StreamServer(server_url(tmp_path))
+    await server.open()
+    req = server.request
+    real_close = req.close
+    late: list = []
+
+    async def close_after_late_accept():
+        r, w = await asyncio.open_unix_connection(f"{tmp_path}/request.sock")
+        late.append(w)
+        await wait_for(lambda: bool(server.sessions) or r.at_eof(), T,
+                       "late connection given a session or closed")
+        late.append(dict(server.sessions))
+        await real_close()
+
+    req.close = close_after_late_accept
+    await server.close()
+    late[0].close()
+    assert late[1] == {} and server.sessions == {}
