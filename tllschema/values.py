@@ -96,19 +96,36 @@ class TimePoint(_Chrono):
         """
         if isinstance(self.value, float) and not math.isfinite(self.value):
             return repr(self.value)
+        base, frac = self._civil()
+        digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
+        if digits:
+            base += "." + f"{frac:09d}"[:digits]
+        return base + "Z"
+
+    def __str__(self) -> str:
+        """As TLL's Python binding prints a time point (``tll.chrono.TimePoint``, what
+        ``tll-read`` lists): UTC with ``Z``, the fraction in groups of three digits with the
+        zero groups dropped — `2024-09-09T14:06:21Z`, `...:21.120Z`, `...:21.038702405Z`."""
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            return repr(self.value)
+        base, frac = self._civil()
+        if frac == 0:
+            return base + "Z"
+        if frac % 1_000_000 == 0:
+            return f"{base}.{frac // 1_000_000:03d}Z"
+        if frac % 1000 == 0:
+            return f"{base}.{frac // 1000:06d}Z"
+        return f"{base}.{frac:09d}Z"
+
+    def _civil(self) -> tuple[str, int]:
+        """`YYYY-MM-DDTHH:MM:SS` (UTC) and the nanoseconds past that second."""
         days, rem = divmod(self.nanoseconds, _DAY_NS)
         year, month, day = civil_from_days(days)
         secs, frac = divmod(rem, 1_000_000_000)
         hour, rem_s = divmod(secs, 3600)
         minute, second = divmod(rem_s, 60)
         ytext = f"{year:04d}" if 0 <= year <= 9999 else f"{'+' if year > 0 else '-'}{abs(year):04d}"
-        base = f"{ytext}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
-        digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
-        if digits:
-            base += "." + f"{frac:09d}"[:digits]
-        return base + "Z"
-
-    __str__ = isoformat
+        return f"{ytext}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}", frac
 
     @classmethod
     def parse(cls, text: str, resolution: str = "ns") -> "TimePoint":
