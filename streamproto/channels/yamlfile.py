@@ -7,6 +7,11 @@ are text, so ``time: 2024-04-24T11:04:05.123456789`` keeps its nanoseconds) and 
 delivered in order once the channel is Active; then, with ``autoclose`` (default yes), it logs
 "All messages processed. Closing" and closes.
 
+As in the reference (its ``_messages`` and ``_idx`` outlive a close), each open appends the
+file's messages to those not delivered yet: an input closed part-way (its logic failed, the
+processor closed it) goes on where it stopped before the file starts again, and a message that
+cannot be encoded fails the channel on every reopen without the ones before it coming again.
+
 Init parameters (prefix ``yaml.``): ``scheme``, ``autoclose`` (yes), ``autoseq`` (no: each
 message's ``seq``, default 0; yes: the first message's seq, then +1 each), ``strict`` (yes: a key
 that is no field is an error), ``scheme-control`` (for ``type: control`` items) and ``config.*``
@@ -16,6 +21,7 @@ that is no field is an error), ``scheme-control`` (for ``type: control`` items) 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
@@ -56,6 +62,8 @@ class YamlChannel(Channel):
             self.log.info("Working with raw data without scheme")
         self._task: asyncio.Task[None] | None = None
         self._seq = -1
+        self._index = 0                     # messages read so far (the reference's _idx)
+        self._pending: deque[Config] = deque()   # read, not delivered yet
 
     @property
     def control_scheme(self) -> Any:
@@ -93,23 +101,32 @@ class YamlChannel(Channel):
         except StreamprotoError as e:
             self._set_state(ERROR, str(e))
             raise
-        self.log.debug("%d messages in file %s", len(messages), self.filename)
+        self._pending.extend(messages)
+        self.log.debug("%d messages in file %s", self._index + len(self._pending), self.filename)
         self._seq = -1
         self._set_state(ACTIVE)
-        self._task = asyncio.get_running_loop().create_task(self._run(messages))
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def _run(self, messages: list[Config]) -> None:
-        for i, cfg in enumerate(messages):
+    async def _run(self) -> None:
+        pending = self._pending
+        n = 0
+        while pending:
             if self.state != ACTIVE:
                 return
+            i = self._index
             try:
-                ev = self._message(i, cfg)
+                ev = self._message(i, pending[0])
             except (StreamprotoError, FieldValueError) as e:
-                self.log.error("Failed to fill message %d: %s", i, e)
+                self.log.error("%s", e)                         # the reference's three lines
+                self.log.error("Failed to fill message %d", i)
+                self.log.error("Process failed")
                 self._set_state(ERROR, f"message {i}: {e}")
                 return
+            pending.popleft()
+            self._index = i + 1
             self._emit(ev)
-            if i % BATCH == BATCH - 1:
+            n += 1
+            if n % BATCH == 0:
                 await asyncio.sleep(0)
         if self.state != ACTIVE:
             return
@@ -156,9 +173,9 @@ class YamlChannel(Channel):
                 values = message_values(message, data_cfg, self.strict)
                 body = message.encode(values)
             except FieldValueError as e:
-                raise ConfigError(f"{where}: failed to encode {name} at {e}") from None
+                raise ConfigError(f"Failed to encode message {name} at {e}") from None
             except tllschema.SchemeError as e:
-                raise ConfigError(f"{where}: failed to encode {name}: {e}") from None
+                raise ConfigError(f"Failed to encode message {name}: {e}") from None
             msgid = message.msgid
         if kind == "control":
             return Control(name or str(msgid), msgid, seq, body, addr or None)
