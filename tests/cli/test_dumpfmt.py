@@ -1,5 +1,11 @@
-"""Reference text formats: the hex dump of bodies without a scheme."""
-from streamproto.cli.dumpfmt import hexdump
+"""Reference text formats: the hex dump of bodies without a scheme, tll-read's listing."""
+from decimal import Decimal
+
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from streamproto.cli.dumpfmt import format_message_yaml, hexdump
+from tllschema.values import Duration, TimePoint
 
 
 def test_hexdump_lines_like_the_reference():
@@ -12,16 +18,6 @@ def test_hexdump_lines_like_the_reference():
 
 
 # --- the tll-read listing: the fast writer makes PyYAML's choices --------------------------------
-
-import datetime as dt  # noqa: E402
-from decimal import Decimal  # noqa: E402
-
-import yaml  # noqa: E402
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-from streamproto.cli.dumpfmt import format_message_yaml  # noqa: E402
-from tllschema.values import Duration, TimePoint  # noqa: E402
-
 
 def tll_read(seq, name, data):
     """What tll-read prints for one message (its representers, yaml.dump, print)."""
