@@ -25,7 +25,6 @@ from collections import deque
 from typing import Any
 
 from streamproto.channel import Channel
-from streamproto.channels.python import PythonChannel
 from streamproto.errors import ConfigError, StreamprotoError
 from streamproto.events import CLOSED, ERROR, OPENING, State
 from streamproto.logic.context import Context, current
@@ -260,6 +259,7 @@ class Processor:
             log.error("%s", e)
             self._failed(obj)
             return
+        from streamproto.channels.python import PythonChannel   # (imports the processor)
         if not isinstance(obj.channel, PythonChannel):     # Python channels log it themselves
             obj.channel.log.info("Open channel: %s", ";".join(f"{k}={v}" for k, v in params.items()))
         try:
