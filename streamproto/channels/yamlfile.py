@@ -37,6 +37,10 @@ __all__ = ["YamlChannel"]
 BATCH = 256       # messages delivered per loop step
 
 
+class _FillError(ConfigError):
+    """A message the scheme cannot take (the reference's ``_fill`` failing)."""
+
+
 class YamlChannel(Channel):
     """``yaml://FILE;scheme=yaml://S.yaml;autoseq=yes`` (see module doc)."""
 
@@ -117,8 +121,9 @@ class YamlChannel(Channel):
             try:
                 ev = self._message(i, pending[0])
             except (StreamprotoError, FieldValueError) as e:
-                self.log.error("%s", e)                         # the reference's three lines
-                self.log.error("Failed to fill message %d", i)
+                self.log.error("%s", e)                         # the reference's lines
+                if isinstance(e, _FillError):
+                    self.log.error("Failed to fill message %d", i)
                 self.log.error("Process failed")
                 self._set_state(ERROR, f"message {i}: {e}")
                 return
@@ -136,13 +141,17 @@ class YamlChannel(Channel):
             await self.close()
 
     def _message(self, index: int, cfg: Config) -> Data | Control:
+        """The message of list item ``index``; ConfigError with the reference's text (a
+        :class:`_FillError` for what its ``_fill`` reports)."""
         from streamproto.config import parse_int
-        where = f"message {index}"
-        seq = parse_int(cfg.get("seq", "0") or "0", f"{where} seq")
-        addr = parse_int(cfg.get("addr", "0") or "0", f"{where} addr")
-        kind = cfg.get("type", "data")
-        if kind not in ("data", "control"):
-            raise ConfigError(f"{where}: invalid type {kind!r} (expected data or control)")
+        try:
+            seq = parse_int(cfg.get("seq", "0") or "0", "seq")
+            addr = parse_int(cfg.get("addr", "0") or "0", "addr")
+            kind = cfg.get("type", "data")
+            if kind not in ("data", "control"):
+                raise ConfigError(f"type: invalid value {kind!r} (expected data or control)")
+        except ConfigError as e:
+            raise ConfigError(f"Invalid parameters in message {index}: {e}") from None
         if self.autoseq:
             if self._seq == -1:
                 self._seq = seq
@@ -151,31 +160,34 @@ class YamlChannel(Channel):
                 seq = self._seq
         scheme = self.control_scheme if kind == "control" else self.scheme
         if scheme is None:
-            msgid = parse_int(cfg.get("msgid", "0") or "0", f"{where} msgid")
+            try:
+                msgid = parse_int(cfg.get("msgid", "0") or "0", "msgid")
+            except ConfigError as e:
+                raise ConfigError(f"Invalid parameters in message {index}: {e}") from None
             data = cfg.get("data")
             if data is None:
-                raise ConfigError(f"{where}: no 'data' field for a message without scheme")
+                raise ConfigError(f"No 'data' field for message without scheme {index}")
             body = data.encode("utf-8", "surrogateescape")
             name = None
         else:
-            name = cfg.get("name")
-            if name is None:
-                raise ConfigError(f"{where}: no 'name' field")
             data_cfg = cfg.sub("data", throw=False)
             if data_cfg is None:
-                raise ConfigError(f"{where}: no 'data' field for message {name}")
+                raise _FillError(f"No 'data' field for message {index}")
+            name = cfg.get("name")
+            if name is None:
+                raise _FillError(f"No 'name' field for message {index}")
             import tllschema
             try:
                 message = scheme.message(name)
             except tllschema.SchemeError:
-                raise ConfigError(f"{where}: message {name!r} not found in scheme") from None
+                raise _FillError(f"Message '{name}' not found in scheme for {index}") from None
             try:
                 values = message_values(message, data_cfg, self.strict)
                 body = message.encode(values)
             except FieldValueError as e:
-                raise ConfigError(f"Failed to encode message {name} at {e}") from None
+                raise _FillError(f"Failed to encode message {name} at {e}") from None
             except tllschema.SchemeError as e:
-                raise ConfigError(f"Failed to encode message {name}: {e}") from None
+                raise _FillError(f"Failed to encode message {name}: {e}") from None
             msgid = message.msgid
         if kind == "control":
             return Control(name or str(msgid), msgid, seq, body, addr or None)

@@ -235,3 +235,20 @@ def test_an_input_closed_part_way_continues_then_replays(tmp_path):
     first, rest = asyncio.run(main())
     assert len(first) < n
     assert first + rest == list(range(1, n + 1)) * 2
+
+
+@pytest.mark.parametrize("item, lines", [
+    ("{name: Nope, data: {}}", ["Message 'Nope' not found in scheme for 0",
+                                "Failed to fill message 0", "Process failed"]),
+    ("{data: {id: 1}}", ["No 'name' field for message 0", "Failed to fill message 0",
+                         "Process failed"]),
+    ("{name: Transaction, seq: x, data: {}}",
+     ["Invalid parameters in message 0: parameter 'seq': invalid integer 'x' (expected decimal "
+      "or 0x hex digits)", "Process failed"]),
+])
+def test_fill_errors_are_the_references_log_lines(tmp_path, caplog, item, lines):
+    f = write(tmp_path, f"- {item}\n")
+    with caplog.at_level(logging.ERROR):
+        events = run(f"yaml://{f};scheme={schemas.url('transaction.yaml')};name=in")
+    assert events[-1].state == ERROR
+    assert [r.getMessage() for r in caplog.records if r.name == "tll.channel.in"] == lines
