@@ -131,9 +131,14 @@ def format_fields(message: MessageModel, record: Any) -> list[str]:
     out: list[str] = []
     for f in message.fields:
         value = record[f.name]
-        if value is None:       # optional field not present
-            continue
-        r = _value(f.type, value)
+        if value is None:
+            if f.index >= 0:    # optional field not present
+                continue
+            value = "" if isinstance(f.type, Pointer) and f.type.string else value
+        if _is_secret(f):
+            r = _secret(f.type, value)
+        else:
+            r = _value(f.type, value)
         if len(r) != 1:
             out.append(f"{f.name}:")
             out.extend("  " + line for line in r)
@@ -142,6 +147,36 @@ def format_fields(message: MessageModel, record: Any) -> list[str]:
     if len(out) == 1:
         out[0] = "{" + out[0] + "}"
     return out
+
+
+def _is_secret(f: Any) -> bool:
+    """``options.tll.secret: yes`` on the field (the reference hides such values)."""
+    for opts in (f.options, f.list_options):
+        v = str(opts.get("tll.secret", "")).strip().lower()
+        if v in ("yes", "true", "1"):
+            return True
+    return False
+
+
+def _secret(t: WireType, v: Any) -> list[str]:
+    """A ``tll.secret`` field as the reference shows it: numbers as 0, text as stars."""
+    if isinstance(t, Scalar):
+        if t.name == "decimal128":
+            return ["0.E0"]
+        zero: Any = 0.0 if t.name == "double" else 0
+        if t.sub is SubType.TIME_POINT or t.sub is SubType.DURATION:
+            return [_scalar(t, zero)]
+        if t.sub is SubType.ENUM and t.enum is not None:
+            name = next((n for n, x in t.enum.values.items() if x == 0), None)
+            return [name if name is not None else "0"]
+        return [_scalar(t, zero)]
+    if isinstance(t, Bytes):
+        return ['"' + "*" * t.n + '"']
+    if isinstance(t, Pointer) and t.string:
+        return ['"' + "*" * len(str(v or "").encode("utf-8")) + '"']
+    if isinstance(t, (MessageRef, UnionRef)):
+        return ["{}"]
+    return _value(t, v)
 
 
 def _scalar_like(t: WireType) -> bool:

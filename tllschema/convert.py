@@ -165,7 +165,7 @@ def _time_units(value: Any, resolution: str, is_float: bool, duration: bool) -> 
     if isinstance(value, Decimal):
         return float(value) if is_float else _whole(value)
     if isinstance(value, (TimePoint, Duration)):
-        if type(value) is not kind:
+        if not isinstance(value, kind):
             raise TypeError(f"expected a {kind.__name__}, got {type(value).__name__}")
         count = value.value
         if isinstance(count, float) and not math.isfinite(count):

@@ -14,8 +14,9 @@ def plain(value: Any, raw: bool = False) -> Any:
 
     raw=True gives the golden `fields` conventions: decimals and fixed point as strings, time
     points and durations as raw counts, enums as names, bits as {name: bool|int}, unions as
-    {member: value}, unset strings as ''. raw=False is the human form: time points as ISO text
-    (`2024-09-09T14:06:21.038702405Z`) and durations with a unit (`1500ms`).
+    {member: value}, unset strings as ''. raw=False is the human form: time points as text
+    as TLL's Python binding prints them (`2024-09-09T14:06:21.038702405Z`, `...:21.120Z`,
+    `...:21Z`) and durations with a unit (`1500ms`).
     """
     if isinstance(value, Record):
         return {k: plain(v, raw) for k, v in value.items()}
@@ -30,7 +31,7 @@ def plain(value: Any, raw: bool = False) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, TimePoint):
-        return value.value if raw else value.isoformat()
+        return value.value if raw else str(value)
     if isinstance(value, Duration):
         return value.value if raw else str(value)
     if isinstance(value, Bits):

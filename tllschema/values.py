@@ -70,11 +70,60 @@ class _Chrono:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.value!r}, {self.resolution!r})"
 
+    # -- what TLL's binding (tll.chrono) offers besides ------------------------------------------
+    @property
+    def seconds(self) -> float:
+        """The value in seconds (a float), as ``tll.chrono`` gives it."""
+        return float(self.exact_ns() / 1_000_000_000)
+
+    def convert(self, resolution: Any, type: Any = None) -> Any:   # noqa: A002 - TLL's name
+        """The same time in another resolution (``'ms'`` or a ``Resolution``); an integer
+        count is rounded down, as ``tll.chrono`` converts it."""
+        res = RESOLUTIONS.get(getattr(resolution, "value", resolution))
+        if res is None:
+            raise ValueError(f"unknown time resolution {resolution!r}")
+        kind = type or (float if isinstance(self.value, float) else int)
+        exact = self.exact_ns()
+        if isinstance(exact, float):
+            return self._raw(self.__class__, exact / _NS[res], res)
+        count = exact / _NS[res]
+        return self._raw(self.__class__, math.floor(count) if kind is int else float(count), res)
+
+    def _shifted(self, ns: Fraction | float, cls: Any = None) -> Any:
+        """``ns`` in this value's resolution and count type, as ``cls`` (default: own class)."""
+        cls = cls or self.__class__
+        if isinstance(self.value, float) or isinstance(ns, float):
+            return self._raw(cls, float(ns) / _NS[self.resolution], self.resolution)
+        return self._raw(cls, math.floor(ns / _NS[self.resolution]), self.resolution)
+
+    @staticmethod
+    def _raw(cls: Any, value: int | float, resolution: str) -> Any:
+        """An instance of ``cls`` holding ``value`` in the canonical ``resolution`` (no
+        ``__init__``: subclasses may construct differently)."""
+        obj = object.__new__(cls)
+        obj.value, obj.resolution = value, resolution
+        return obj
+
 
 class TimePoint(_Chrono):
-    """A point in time: `value` units of `resolution` since the Unix epoch (UTC)."""
+    """A point in time: `value` units of `resolution` since the Unix epoch (UTC).
+
+    ``tp + Duration`` and ``tp - Duration`` are time points, ``tp - tp`` a Duration (in the
+    left operand's resolution), as with ``tll.chrono``."""
 
     __slots__ = ()
+
+    def __add__(self, other: Any) -> "TimePoint":
+        if not isinstance(other, Duration):
+            return NotImplemented
+        return self._shifted(self.exact_ns() + other.exact_ns())
+
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, Duration):
+            return self._shifted(self.exact_ns() - other.exact_ns())
+        if isinstance(other, TimePoint):
+            return self._shifted(self.exact_ns() - other.exact_ns(), Duration)
+        return NotImplemented
 
     @property
     def datetime(self) -> _dt.datetime:
@@ -96,19 +145,36 @@ class TimePoint(_Chrono):
         """
         if isinstance(self.value, float) and not math.isfinite(self.value):
             return repr(self.value)
+        base, frac = self._civil()
+        digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
+        if digits:
+            base += "." + f"{frac:09d}"[:digits]
+        return base + "Z"
+
+    def __str__(self) -> str:
+        """As TLL's Python binding prints a time point (``tll.chrono.TimePoint``, what
+        ``tll-read`` lists): UTC with ``Z``, the fraction in groups of three digits with the
+        zero groups dropped — `2024-09-09T14:06:21Z`, `...:21.120Z`, `...:21.038702405Z`."""
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            return repr(self.value)
+        base, frac = self._civil()
+        if frac == 0:
+            return base + "Z"
+        if frac % 1_000_000 == 0:
+            return f"{base}.{frac // 1_000_000:03d}Z"
+        if frac % 1000 == 0:
+            return f"{base}.{frac // 1000:06d}Z"
+        return f"{base}.{frac:09d}Z"
+
+    def _civil(self) -> tuple[str, int]:
+        """`YYYY-MM-DDTHH:MM:SS` (UTC) and the nanoseconds past that second."""
         days, rem = divmod(self.nanoseconds, _DAY_NS)
         year, month, day = civil_from_days(days)
         secs, frac = divmod(rem, 1_000_000_000)
         hour, rem_s = divmod(secs, 3600)
         minute, second = divmod(rem_s, 60)
         ytext = f"{year:04d}" if 0 <= year <= 9999 else f"{'+' if year > 0 else '-'}{abs(year):04d}"
-        base = f"{ytext}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
-        digits = 9 if isinstance(self.value, float) else _FRACTION_DIGITS.get(self.resolution, 0)
-        if digits:
-            base += "." + f"{frac:09d}"[:digits]
-        return base + "Z"
-
-    __str__ = isoformat
+        return f"{ytext}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}", frac
 
     @classmethod
     def parse(cls, text: str, resolution: str = "ns") -> "TimePoint":
@@ -127,9 +193,19 @@ class TimePoint(_Chrono):
 
 
 class Duration(_Chrono):
-    """A time interval: `value` units of `resolution`."""
+    """A time interval: `value` units of `resolution` (``+`` and ``-`` another Duration)."""
 
     __slots__ = ()
+
+    def __add__(self, other: Any) -> "Duration":
+        if not isinstance(other, Duration):
+            return NotImplemented
+        return self._shifted(self.exact_ns() + other.exact_ns())
+
+    def __sub__(self, other: Any) -> "Duration":
+        if not isinstance(other, Duration):
+            return NotImplemented
+        return self._shifted(self.exact_ns() - other.exact_ns())
 
     @property
     def timedelta(self) -> _dt.timedelta:
@@ -339,19 +415,33 @@ def enum_class(d: EnumDef) -> type[enum.IntEnum]:
     return make_int_enum(d.name, d.values)
 
 
+class SchemeEnum(enum.IntEnum):
+    """Base of scheme enums: integers that print as ``Side.Sell``, as TLL's binding prints its
+    enum members (``str``/``format`` of a plain Enum, not of an int)."""
+
+    __str__ = enum.Enum.__str__
+    __format__ = enum.Enum.__format__
+
+
 def make_int_enum(name: str, values: dict[str, int]) -> type[enum.IntEnum]:
     """An IntEnum named `name` (or 'Enum') with `values`, members in value order."""
     members = sorted(values.items(), key=lambda kv: (kv[1], kv[0]))
     # mypy's enum plugin wants a literal class name (here it comes from the scheme) and types
     # the functional API's result as a member rather than the class it is
-    return enum.IntEnum(name or "Enum", members)  # type: ignore[return-value]  # it is the class
+    return SchemeEnum(name or "Enum", members)  # type: ignore[return-value,call-arg,arg-type]  # the functional API makes the class
 
 
 class UnionValue(NamedTuple):
-    """A decoded union: the variant name and its value; also accepted as input."""
+    """A decoded union: the variant name and its value; also accepted as input. As in TLL's
+    binding, ``u[0]``/``u[1]`` and the variant's name (``u.d`` when ``u.type == 'd'``) work."""
 
     type: str
     value: Any
+
+    def __getattr__(self, key: str) -> Any:
+        if not key.startswith("_") and key == tuple.__getitem__(self, 0):
+            return tuple.__getitem__(self, 1)
+        raise AttributeError(f"union holds {tuple.__getitem__(self, 0)!r}, not {key!r}")
 
 
 # -- fixed point -----------------------------------------------------------------------------------

@@ -7,6 +7,11 @@ are text, so ``time: 2024-04-24T11:04:05.123456789`` keeps its nanoseconds) and 
 delivered in order once the channel is Active; then, with ``autoclose`` (default yes), it logs
 "All messages processed. Closing" and closes.
 
+As in the reference (its ``_messages`` and ``_idx`` outlive a close), each open appends the
+file's messages to those not delivered yet: an input closed part-way (its logic failed, the
+processor closed it) goes on where it stopped before the file starts again, and a message that
+cannot be encoded fails the channel on every reopen without the ones before it coming again.
+
 Init parameters (prefix ``yaml.``): ``scheme``, ``autoclose`` (yes), ``autoseq`` (no: each
 message's ``seq``, default 0; yes: the first message's seq, then +1 each), ``strict`` (yes: a key
 that is no field is an error), ``scheme-control`` (for ``type: control`` items) and ``config.*``
@@ -16,6 +21,7 @@ that is no field is an error), ``scheme-control`` (for ``type: control`` items) 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
@@ -29,6 +35,10 @@ from streamproto.registry import register_protocol
 __all__ = ["YamlChannel"]
 
 BATCH = 256       # messages delivered per loop step
+
+
+class _FillError(ConfigError):
+    """A message the scheme cannot take (the reference's ``_fill`` failing)."""
 
 
 class YamlChannel(Channel):
@@ -56,6 +66,8 @@ class YamlChannel(Channel):
             self.log.info("Working with raw data without scheme")
         self._task: asyncio.Task[None] | None = None
         self._seq = -1
+        self._index = 0                     # messages read so far (the reference's _idx)
+        self._pending: deque[Config] = deque()   # read, not delivered yet
 
     @property
     def control_scheme(self) -> Any:
@@ -93,23 +105,33 @@ class YamlChannel(Channel):
         except StreamprotoError as e:
             self._set_state(ERROR, str(e))
             raise
-        self.log.debug("%d messages in file %s", len(messages), self.filename)
+        self._pending.extend(messages)
+        self.log.debug("%d messages in file %s", self._index + len(self._pending), self.filename)
         self._seq = -1
         self._set_state(ACTIVE)
-        self._task = asyncio.get_running_loop().create_task(self._run(messages))
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def _run(self, messages: list[Config]) -> None:
-        for i, cfg in enumerate(messages):
+    async def _run(self) -> None:
+        pending = self._pending
+        n = 0
+        while pending:
             if self.state != ACTIVE:
                 return
+            i = self._index
             try:
-                ev = self._message(i, cfg)
+                ev = self._message(i, pending[0])
             except (StreamprotoError, FieldValueError) as e:
-                self.log.error("Failed to fill message %d: %s", i, e)
+                self.log.error("%s", e)                         # the reference's lines
+                if isinstance(e, _FillError):
+                    self.log.error("Failed to fill message %d", i)
+                self.log.error("Process failed")
                 self._set_state(ERROR, f"message {i}: {e}")
                 return
+            pending.popleft()
+            self._index = i + 1
             self._emit(ev)
-            if i % BATCH == BATCH - 1:
+            n += 1
+            if n % BATCH == 0:
                 await asyncio.sleep(0)
         if self.state != ACTIVE:
             return
@@ -119,13 +141,17 @@ class YamlChannel(Channel):
             await self.close()
 
     def _message(self, index: int, cfg: Config) -> Data | Control:
+        """The message of list item ``index``; ConfigError with the reference's text (a
+        :class:`_FillError` for what its ``_fill`` reports)."""
         from streamproto.config import parse_int
-        where = f"message {index}"
-        seq = parse_int(cfg.get("seq", "0") or "0", f"{where} seq")
-        addr = parse_int(cfg.get("addr", "0") or "0", f"{where} addr")
-        kind = cfg.get("type", "data")
-        if kind not in ("data", "control"):
-            raise ConfigError(f"{where}: invalid type {kind!r} (expected data or control)")
+        try:
+            seq = parse_int(cfg.get("seq", "0") or "0", "seq")
+            addr = parse_int(cfg.get("addr", "0") or "0", "addr")
+            kind = cfg.get("type", "data")
+            if kind not in ("data", "control"):
+                raise ConfigError(f"type: invalid value {kind!r} (expected data or control)")
+        except ConfigError as e:
+            raise ConfigError(f"Invalid parameters in message {index}: {e}") from None
         if self.autoseq:
             if self._seq == -1:
                 self._seq = seq
@@ -134,31 +160,34 @@ class YamlChannel(Channel):
                 seq = self._seq
         scheme = self.control_scheme if kind == "control" else self.scheme
         if scheme is None:
-            msgid = parse_int(cfg.get("msgid", "0") or "0", f"{where} msgid")
+            try:
+                msgid = parse_int(cfg.get("msgid", "0") or "0", "msgid")
+            except ConfigError as e:
+                raise ConfigError(f"Invalid parameters in message {index}: {e}") from None
             data = cfg.get("data")
             if data is None:
-                raise ConfigError(f"{where}: no 'data' field for a message without scheme")
+                raise ConfigError(f"No 'data' field for message without scheme {index}")
             body = data.encode("utf-8", "surrogateescape")
             name = None
         else:
-            name = cfg.get("name")
-            if name is None:
-                raise ConfigError(f"{where}: no 'name' field")
             data_cfg = cfg.sub("data", throw=False)
             if data_cfg is None:
-                raise ConfigError(f"{where}: no 'data' field for message {name}")
+                raise _FillError(f"No 'data' field for message {index}")
+            name = cfg.get("name")
+            if name is None:
+                raise _FillError(f"No 'name' field for message {index}")
             import tllschema
             try:
                 message = scheme.message(name)
             except tllschema.SchemeError:
-                raise ConfigError(f"{where}: message {name!r} not found in scheme") from None
+                raise _FillError(f"Message '{name}' not found in scheme for {index}") from None
             try:
                 values = message_values(message, data_cfg, self.strict)
                 body = message.encode(values)
             except FieldValueError as e:
-                raise ConfigError(f"{where}: failed to encode {name} at {e}") from None
+                raise _FillError(f"Failed to encode message {name} at {e}") from None
             except tllschema.SchemeError as e:
-                raise ConfigError(f"{where}: failed to encode {name}: {e}") from None
+                raise _FillError(f"Failed to encode message {name}: {e}") from None
             msgid = message.msgid
         if kind == "control":
             return Control(name or str(msgid), msgid, seq, body, addr or None)

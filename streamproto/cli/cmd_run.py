@@ -25,6 +25,7 @@ def run(config: str, defines: tuple[str, ...]) -> None:
     from streamproto.processor.logsetup import configure
     from streamproto.tllfacade import installed
     try:
+        configure(None)              # the reference's log format from the start (config warnings)
         spec = load_spec(config, defines)
         configure(spec.root.sub("logger", throw=False))
         with installed():

@@ -101,7 +101,7 @@ def read_cmd(source: str, seq_range: str | None, dump_seq: bool, fmt: str, raw: 
                         out.write(json.dumps({"seq": m.seq, "msgid": m.msgid, "name": m.name,
                                               "size": len(m.body), "type": "control"}) + "\n")
                     else:
-                        out.write(f"- seq: {m.seq}\n  name: {m.name}\n  type: Control\n")
+                        out.write(f"- seq: {m.seq}\n  name: {m.name}\n  type: Control\n\n")
                 continue
             if hi is not None and m.seq > hi:
                 break

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from tllschema.record import Record
 
 from streamproto.errors import StreamprotoError
+from streamproto.logic.binding import given, taken
 from streamproto.events import STATE_IDS, Control, Event, State as StateEvent
 from streamproto.logic.types import (Caps, DCaps, Message, MsgMask, State, STATE_BY_NAME,
                                      TLLError, Type)
@@ -54,13 +55,17 @@ class MessageView:
         return self.message.fields
 
     def object(self, *args: Any, **kw: Any) -> Any:
-        """A new record of this message."""
-        return record_of(self.message, self.message.new(*args, **kw))
+        """A new record of this message (values as TLL's binding takes them: see
+        :mod:`streamproto.logic.binding`)."""
+        if args and isinstance(args[0], dict):
+            args = (taken(self.message, args[0]),) + args[1:]
+        return record_of(self.message, self.message.new(*args, **taken(self.message, kw)))
 
     __call__ = object
 
     def unpack(self, data: Any) -> Any:
-        return record_of(self.message, self.message.decode(bytes(data)))
+        m = self.message
+        return record_of(m, given(m, m.decode(bytes(data))))
 
     def __repr__(self) -> str:
         return f"<Message {self.name} msgid={self.msgid}>"
@@ -97,7 +102,7 @@ class SchemeView:
         m = self.scheme.by_msgid.get(msg.msgid)
         if m is None:
             raise KeyError(f"message {msg.msgid} not found in scheme")
-        return record_of(m, m.decode(bytes(msg.data)))
+        return record_of(m, given(m, m.decode(bytes(msg.data))))
 
     reflection = unpack
 

@@ -9,7 +9,9 @@ to nested keys anywhere (``input.url: X`` is ``input: {url: X}``), as the refere
 string it was written as (``yes``, ``0100``, ``2024-04-24T11:04:05.123456789``, ``113.90`` are not
 reinterpreted, so time stamps are exact), sequences become keys ``0000``, ``0001``, ...; anchors,
 aliases and ``<<`` merges work; ``!link /abs/path`` or ``!link ../rel`` makes a node a link; a
-scalar set twice, or a value on a node that has children, is an error naming the line.
+scalar set twice is an error naming the line. A node may hold a value and children at once
+(``levels: {tll: info, tll.channel.x: debug}``): the reference's loader accepts that and logs an
+error line (logger ``tll.config.yaml``) naming the keys, and so does this one.
 
 Links use ``/`` paths from the root (``/sys/logic/info/x``) or relative ones starting with ``..``
 (from the link itself), and are followed when read. The same class is the ``tll.config.Config``
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Self
@@ -372,6 +375,7 @@ def _coerce(value: Any) -> str:
 # --- YAML, the reference's way ---------------------------------------------------------------
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_yaml_log = logging.getLogger("tll.config.yaml")
 
 
 def load(path: str | os.PathLike[str]) -> Config:
@@ -509,17 +513,10 @@ class _Builder:
         """Read the value event(s) for ``key`` (after a key scalar, or a list item)."""
         ev = self._next()
         try:
-            parts = _split(key)
+            _split(key)
         except ConfigError:
             raise self._err(ev, f"invalid key {key!r}") from None
         full = ".".join(p for p in (node.path, key) if p)
-        # a parent on the way that already holds a value conflicts with the new node
-        probe: Config | None = node
-        for part in parts[:-1]:
-            probe = probe._kids.get(part) if probe is not None else None
-            if probe is not None and probe._value is not None and not isinstance(probe._value, Link):
-                raise self._err(ev, f"'{probe.path}' has a value and cannot also have the key "
-                                f"'{full}'")
         if isinstance(ev, yaml.AliasEvent):
             src = self._alias(ev)
             target = node._find(key, create=True)
@@ -528,11 +525,9 @@ class _Builder:
                 raise self._err(ev, f"'{full}': duplicate entry")
             _assign(target, src)
             return
+        created = node._find(key) is None
         target = node._find(key, create=True)
         assert target is not None
-        if target._value is not None and not target._kids:
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                raise self._err(ev, f"'{full}' has a value and cannot also have keys")
         if isinstance(ev, yaml.MappingStartEvent):
             if ev.tag not in (None, "!", "tag:yaml.org,2002:map"):
                 raise self._err(ev, f"'{full}': unknown tag {ev.tag}")
@@ -549,9 +544,18 @@ class _Builder:
             raise self._err(ev, f"'{full}': unexpected {type(ev).__name__}")
         if target._value is not None:
             raise self._err(ev, f"'{full}': duplicate entry")
-        if target._kids:
-            raise self._err(ev, f"'{full}' has keys ({', '.join(target._kids)}) and cannot "
-                            "also have a value")
+        line = ev.start_mark.line + 1
+        if created:         # a parent holding a value now has a child too: logged, as TLL does
+            probe = target._parent
+            while probe is not None:
+                if probe._value is not None and not isinstance(probe._value, Link):
+                    _yaml_log.error("Parent '%s' with value conflicts with new node '%s' at "
+                                    "line %d", probe._key, full, line)
+                    break
+                probe = probe._parent
+        elif target._kids:
+            _yaml_log.error("Conflicting value at '%s', node has children [%s] at line %d",
+                            full, ", ".join(target._kids), line)
         tag = ev.tag
         if tag in (None, "!", "tag:yaml.org,2002:str"):
             target._value = ev.value

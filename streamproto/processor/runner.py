@@ -175,11 +175,13 @@ class Processor:
     def _free(self) -> None:
         for obj in reversed(list(self.objects.values())):
             free = getattr(obj.channel, "free", None)
-            if free is not None:
-                try:
-                    free()
-                except Exception:   # noqa: BLE001 - user code at exit: logged, not fatal
-                    log.exception("Failed to free object %s", obj.spec.name)
+            if free is None:                          # what TLL's channels log when freed
+                obj.channel.log.info("Destroy channel")
+                continue
+            try:
+                free()
+            except Exception:   # noqa: BLE001 - user code at exit: logged, not fatal
+                log.exception("Failed to free object %s", obj.spec.name)
 
     # --- events from the channels --------------------------------------------------------------
     def _on_event(self, obj: _Object, ev: Any) -> None:
@@ -257,6 +259,9 @@ class Processor:
             log.error("%s", e)
             self._failed(obj)
             return
+        from streamproto.channels.python import PythonChannel   # (imports the processor)
+        if not isinstance(obj.channel, PythonChannel):     # Python channels log it themselves
+            obj.channel.log.info("Open channel: %s", ";".join(f"{k}={v}" for k, v in params.items()))
         try:
             await obj.channel.open(params)
         except asyncio.CancelledError:

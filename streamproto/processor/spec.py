@@ -20,12 +20,14 @@ What TLL's processor reads (``src/processor/processor.cc``, ``doc/processor.rst`
   ``reopen-active-min`` (100ms here, 1ms in the reference: see :data:`ACTIVE_MIN`),
   ``tll.processor-verbose``.
 
-Every mistake is a :class:`~streamproto.errors.ConfigError` naming the key: unknown keys under
-``processor`` and in objects, unknown objects in ``depends``/``channels``, dependency cycles,
-links that point nowhere (``/sys`` links are checked against the object names).
+Every mistake is a :class:`~streamproto.errors.ConfigError` naming the key: unknown objects in
+``depends``/``channels``, dependency cycles, links that point nowhere (``/sys`` links are
+checked against the object names). Unknown keys under ``processor`` and in objects are logged
+and ignored, as the reference ignores them.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,8 @@ SHUTDOWN = ("none", "close", "error")
 #: 10-50x slower (a three-message ``yaml://`` input takes ~10ms to deliver and close), so the
 #: same "closed right away" needs a wider window.
 ACTIVE_MIN = 0.1
+
+log = logging.getLogger("tll.processor")
 
 
 @dataclass
@@ -125,9 +129,11 @@ def _names(node: Config, where: str) -> list[str]:
 
 
 def _check_keys(node: Config, known: tuple[str, ...], where: str) -> None:
+    """Unknown keys are logged and ignored: the reference reads the keys it knows and ignores
+    the rest, so a config it runs (the tutorial puts ``dump: yes`` beside ``init``) runs here."""
     for k in node.keys():
         if k not in known:
-            raise ConfigError(f"{where}.{k}: unknown key (known: {', '.join(known)})")
+            log.warning("%s.%s: unknown key, ignored (known: %s)", where, k, ", ".join(known))
 
 
 def materialize(node: Config, where: str) -> Config:

@@ -76,6 +76,7 @@ class FileReader(MetaView, Closeable):
     def __init__(self, path: str | os.PathLike, *, scheme: Any = None, seq: int | None = None,
                  mode: str = "seq", window: int = 256 * 1024):
         self.path = os.fspath(path)
+        self._fd = -1                   # a reader that failed to open has nothing to close
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as e:

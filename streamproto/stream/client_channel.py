@@ -212,7 +212,11 @@ class StreamClient(Channel):
             if self._dead:
                 return
             t = type(o)
-            if t is StreamData or t is Control:
+            if t is StreamData:
+                self._emit(o)
+            elif t is Control:
+                if o.name == "Online":
+                    self.log.info("Stream is online on seq %d", o.seq)      # the reference's line
                 self._emit(o)
             elif t is StreamBatch:
                 self._emit_batch(o)

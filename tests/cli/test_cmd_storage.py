@@ -55,10 +55,12 @@ def test_seq_range_and_dump_seq(golden, listings, rel, rng):
 
 
 def test_default_yaml_output(golden):
+    # as tll-read prints it: one yaml.dump per message, then an empty line (print's newline)
     out = run("read", golden / "storage/file/transaction.dat", "--seq", "0:1").stdout
     assert out.startswith("- seq: 0\n  name: Transaction\n  data:\n"
                           "    time: '2024-09-09T14:06:11.037913943Z'\n    id: 1\n"
-                          "    price: '421.24'\n    count: 50\n- seq: 1\n")
+                          "    price: '421.24'\n    count: 50\n\n- seq: 1\n")
+    assert out.endswith("    count: 40\n\n")
     doc = yaml.safe_load(out)
     assert [d["seq"] for d in doc] == [0, 1] and doc[1]["data"]["price"] == "332.96"
 

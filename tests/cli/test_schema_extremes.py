@@ -17,7 +17,7 @@ def test_decode_time_point_outside_datetime(tmp_path: Path) -> None:
     body = ((1 << 63) - 1).to_bytes(8, "little").hex()
     r = CliRunner().invoke(main, ["schema", "decode", str(scheme), "M", body])
     assert r.exception is None and r.exit_code == 0, r.output
-    assert r.stdout == "t: '+292277026596-12-04T15:30:07Z'\n"
+    assert r.stdout == "t: +292277026596-12-04T15:30:07Z\n"          # plain, as PyYAML writes it
     r = CliRunner().invoke(main, ["schema", "decode", str(scheme), "M", body, "--format", "json"])
     assert json.loads(r.stdout) == {"t": "+292277026596-12-04T15:30:07Z"}
     r = CliRunner().invoke(main, ["schema", "decode", str(scheme), "M", body, "--raw"])

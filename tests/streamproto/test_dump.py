@@ -139,3 +139,21 @@ def test_post_body_is_optional_on_every_channel():
     assert {"TcpServer", "TcpClient", "PubServer", "FileChannel"} <= {c.__name__ for c in own}
     assert {c.__name__ for c in own
             if inspect.signature(c.post).parameters["body"].default != b""} == set()
+
+
+def test_unset_strings_and_secret_fields_as_the_reference_shows_them():
+    # to_strings: an empty string pointer is "" (never left out); tll.secret hides the value
+    s = tllschema.load("""yamls://
+- name: M
+  id: 1
+  fields:
+    - {name: note, type: string}
+    - {name: pin, type: int64, options.tll.secret: yes}
+    - {name: amount, type: int64, options: {type: fixed2, tll.secret: yes}}
+    - {name: password, type: string, options.tll.secret: yes}
+    - {name: key, type: byte4, options.tll.secret: yes}
+""")
+    m = s.message("M")
+    record = m.decode(m.encode({"pin": 1234, "amount": "1.5", "password": "abc", "key": b"xy"}))
+    assert format_fields(m, record) == ['note: ""', "pin: 0", "amount: 0.00",
+                                        'password: "***"', 'key: "****"']

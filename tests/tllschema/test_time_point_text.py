@@ -1,4 +1,4 @@
-"""TimePoint.isoformat for every stored value, not only datetime's years 1..9999."""
+"""TimePoint text: isoformat for every stored value (not only datetime's years 1..9999), str as TLL prints it."""
 from __future__ import annotations
 
 import datetime as dt
@@ -32,3 +32,17 @@ def test_matches_datetime_where_datetime_reaches(secs: int) -> None:
 ])
 def test_outside_datetime(value, res, text) -> None:
     assert TimePoint(value, res).isoformat() == text
+
+
+@pytest.mark.parametrize("value, res, text", [
+    (0, "ns", "1970-01-01T00:00:00Z"),
+    (1704164645, "s", "2024-01-02T03:04:05Z"),
+    (1704164645000000, "us", "2024-01-02T03:04:05Z"),
+    (1704164645120000000, "ns", "2024-01-02T03:04:05.120Z"),
+    (1704164645123400000, "ns", "2024-01-02T03:04:05.123400Z"),
+    (1704164645123456789, "ns", "2024-01-02T03:04:05.123456789Z"),
+    (1.5, "s", "1970-01-01T00:00:01.500Z"),
+])
+def test_str_is_tll_bindings_text(value, res, text):
+    # tll.chrono.TimePoint.__str__ (what tll-read lists): zero groups of 3 digits dropped
+    assert str(TimePoint(value, res)) == text

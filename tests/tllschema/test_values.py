@@ -110,3 +110,32 @@ def test_unset_and_empty_strings_differ(golden):
     assert b.decode(unset).s is None and b.decode(empty).s == ""
     assert tllschema.plain(b.decode(unset), raw=True)["s"] == ""
     assert b.encode(b.decode(unset)) == unset and b.encode(b.decode(empty)) == empty
+
+
+# --- what TLL's Python binding offers on these values (logic code uses it) -----------------------
+
+def test_scheme_enums_print_as_the_binding_prints_them():
+    from tllschema.values import make_int_enum
+    side = make_int_enum("Side", {"Buy": 1, "Sell": 2})
+    assert (str(side.Sell), f"{side.Sell}", "{}".format(side.Sell)) == ("Side.Sell",) * 3
+    assert side.Sell == 2 and side.Sell.name == "Sell" and int(side.Sell) == 2
+
+
+def test_union_variant_by_name():
+    from tllschema.values import UnionValue
+    u = UnionValue("d", 0.5)
+    assert (u.d, u[0], u[1], u.type, u.value) == (0.5, "d", 0.5, "d", 0.5)
+    with pytest.raises(AttributeError, match="union holds 'd', not 'i'"):
+        u.i
+
+
+def test_time_arithmetic_seconds_and_convert_as_tll_chrono():
+    tp = TimePoint(1_704_164_645_123_456_789, "ns")
+    assert tp + Duration(1500, "ms") == TimePoint(1_704_164_646_623_456_789, "ns")
+    assert tp - Duration(1, "s") == TimePoint(1_704_164_644_123_456_789, "ns")
+    assert tp - TimePoint(1_704_164_645, "s") == Duration(123_456_789, "ns")
+    assert Duration(1500, "ms") + Duration(1, "s") == Duration(2500, "ms")
+    assert tp.seconds == pytest.approx(1_704_164_645.123456789)
+    assert tp.convert("us") == TimePoint(1_704_164_645_123_456, "us")       # rounded down
+    assert TimePoint(-1, "ns").convert("s").value == -1                      # floor, as TLL
+    assert Duration(3, "s").convert("ms", float).value == 3000.0

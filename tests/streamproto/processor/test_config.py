@@ -1,6 +1,8 @@
 """The config tree and the YAML loader, read as the reference reads them (src/config/yaml.cc)."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from streamproto.errors import ConfigError
@@ -52,8 +54,6 @@ b: *common
 
 @pytest.mark.parametrize("text, message", [
     ("a: 1\na: 2\n", r"config:2: 'a': duplicate entry"),
-    ("a: 1\na.b: 2\n", r"'a' has a value and cannot also have the key 'a.b'"),
-    ("a.b: 1\na: 2\n", r"'a' has keys \(b\) and cannot also have a value"),
     ("a: !!int 5\n", r"'a': unknown tag tag:yaml.org,2002:int"),
     ("a: [1\n", r"config:2: invalid YAML"),
     ("a: *nope\n", r"unknown anchor|invalid YAML"),
@@ -62,6 +62,20 @@ b: *common
 def test_mistakes_name_the_key_and_line(text, message):
     with pytest.raises(ConfigError, match=message):
         load_text(text)
+
+
+def test_a_node_may_hold_a_value_and_children_logged_as_the_reference_does(caplog):
+    # TLL's loader keeps both and logs an error line (src/config/yaml.cc); logger levels are
+    # written this way: `tll: info` next to `tll.channel.x: debug`
+    with caplog.at_level(logging.ERROR, logger="tll.config.yaml"):
+        c = load_text("levels:\n  tll: info\n  tll.channel.x: debug\nb.c: 1\nb: 2\n")
+    assert c.get("levels.tll") == "info"
+    assert c.get("levels.tll.channel.x") == "debug"
+    assert (c.get("b"), c.get("b.c")) == ("2", "1")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Parent 'tll' with value conflicts with new node 'levels.tll.channel.x' at line 3",
+        "Conflicting value at 'b', node has children [c] at line 5",
+    ]
 
 
 def test_links_absolute_relative_and_loops():
