@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,41 +14,13 @@ from streamproto.processor import FatalError
 from streamproto.storage import open_reader
 from tests.streamproto.processor.util import run_config, state, write
 
-#: The tutorial's chapter 2 logic (`from tll.channel.logic import Logic`), with the value
-#: quantized as the reference's encoder rounds it (half-even to the field's 2 places).
-COMMISSION = """
-from tll.channel.logic import Logic
-import decimal
-
-class Commission(Logic):
-    def _init(self, url, master=None):
-        super()._init(url, master)
-        input_channels = self._channels.get('input', [])
-        if len(input_channels) != 1:
-            raise RuntimeError("Need exactly one input, got: {}".format([c.name for c in input_channels]))
-        self._input = input_channels[0]
-        output_channels = self._channels.get('output', [])
-        if len(output_channels) != 1:
-            raise RuntimeError("Need exactly one output, got: {}".format([c.name for c in output_channels]))
-        self._output = output_channels[0]
-
-    def _open(self, props):
-        super()._open(props)
-
-    def _logic(self, channel, msg):
-        if channel != self._input:
-            return
-        if msg.type != msg.Type.Data:
-            return
-        msg = channel.unpack(msg)
-        if msg.SCHEME.name == 'Transaction':
-            value = msg.price * msg.count * decimal.Decimal('0.01')
-            ROUND
-            self._output.post({'time': msg.time, 'id': msg.id, 'value': value}, name='Commission')
-"""
-ROUNDED = COMMISSION.replace(
-    "ROUND", "value = value.quantize(decimal.Decimal('0.01'), rounding=decimal.ROUND_HALF_EVEN)")
-UNCHANGED = COMMISSION.replace("            ROUND\n", "")
+#: The tutorial's chapter 2 logic as written (`from tll.channel.logic import Logic`), and a
+#: variant that quantizes the value itself, as the reference's encoder rounds it (half-even).
+UNCHANGED = (Path(__file__).parent / "tutorial" / "ch02" / "commission.py").read_text()
+_POST = "            self._output.post(\n"
+assert _POST in UNCHANGED
+ROUNDED = UNCHANGED.replace(_POST, "            value = value.quantize(decimal.Decimal('0.01'), "
+                            "rounding=decimal.ROUND_HALF_EVEN)\n" + _POST)
 
 INPUT = """
 - name: Transaction
