@@ -51,13 +51,14 @@ class Cursor:
     """Walks the records of one open file descriptor (see module docstring)."""
 
     __slots__ = ("fd", "path", "B", "version", "lz4", "pos", "bs", "buf", "base", "window",
-                 "hist", "delta", "status", "last_seq", "ulen", "usize")
+                 "hist", "delta", "status", "last_seq", "ulen", "usize", "fresh")
 
     def __init__(self, fd: int, path: str, block: int, version: int, lz4: bool,
                  pos: int, bs: int, window: int = 256 * 1024):
         self.fd, self.path, self.B, self.version, self.lz4 = fd, path, block, version, lz4
         self.pos, self.bs = pos, bs
         self.buf, self.base = b"", pos
+        self.fresh = False              # buf was read from the file during this read call
         self.window = window
         self.hist = bytearray()
         self.delta = 0
@@ -76,6 +77,7 @@ class Cursor:
             except OSError as e:
                 raise StorageError(f"{self.path}: read at offset {pos} failed: {e.strerror}") from None
             self.base, off = pos, 0
+            self.fresh = True
         return self.buf[off:off + n]
 
     def _frame(self, pos: int) -> int | None:
@@ -95,10 +97,12 @@ class Cursor:
         """Append up to ``limit`` messages with ``seq >= min_seq`` to ``out``; returns the count.
 
         Records below ``min_seq`` are walked over without building them (seek). ``status`` is
-        EOF or INCOMPLETE after a stop, OK when the limit was reached.
+        EOF or INCOMPLETE after a stop, OK when the limit was reached. A stop is decided on
+        bytes read from the file during the call: what was written before the call is read.
         """
         k = limit
         self.status = OK
+        self.fresh = False
         run = self._lz4_run if self.lz4 else self._plain_run
         while k > 0:
             if self.pos != self.bs or not self.bs:  # inside a started block: the fast path
@@ -106,6 +110,11 @@ class Cursor:
                 if k <= 0:
                     break
             r = self._step(out, min_seq)  # block changes, window refills, anything unusual
+            if r < 0 and not self.fresh:
+                # the end (or a torn record) was seen in a window read by an earlier call:
+                # the writer may have written there since (io=mmap files are longer than
+                # their data, so the window holds zeros past it); look at the file again
+                r = self._step(out, min_seq)
             if r < 0:
                 break
             k -= r
