@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from streamproto.errors import StorageError
 from streamproto.events import ROTATE, Control, Data
 from streamproto.storage.base import Closeable, follow
-from streamproto.storage.cursor import EOF
+from streamproto.storage.cursor import EOF, RecordRun
 from streamproto.storage.reader import FileReader, load_scheme
 from streamproto.storage.writer import FileWriter, SeqError, scheme_string
 
@@ -236,6 +236,27 @@ class RotateReader(Closeable):
             self._open(nxt, None)
             if self._delivered:                  # none before the first message of an open/seek
                 yield Control("Rotate", ROTATE, 0)
+
+    def read_runs(self, limit: int) -> list[Data | RecordRun]:
+        """Up to ``limit`` data messages as :meth:`FileReader.read_runs` gives them, from the
+        file being read and then the next ones, exactly as iteration walks the set (no
+        ``Rotate`` controls: one call returns the messages of one file)."""
+        while True:
+            child = self._reading()
+            out = child.read_runs(limit)
+            if not out:
+                nxt = self._find_next()
+                if nxt is None:
+                    return out
+                # the writer renamed our file after its last write: read what came before that
+                out = child.read_runs(limit)
+                if not out:
+                    self._open(nxt, None)
+                    continue
+            self._delivered = True
+            last = out[-1]
+            self._last = last.last_seq if isinstance(last, RecordRun) else last.seq
+            return out
 
     def follow(self, poll: float = 0.05, timeout: float | None = None,
                stop: Callable[[], bool] | None = None,

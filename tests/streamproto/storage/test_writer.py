@@ -268,6 +268,8 @@ def test_read_after_a_read_that_stopped_at_its_limit_sees_new_records(tmp_path, 
         assert [m.seq for m in r.read(4)] == [0, 1, 2, 3]
         w.post(7, 10, b"y" * 20)
         assert [m.seq for m in r.read(100)] == [4, 5, 6, 7, 8, 9, 10]
+        w.post(7, 11, b"z" * 20)
+        assert [m.seq for m in r.read_runs(100)] == [11]
         assert r.read(100) == [] and not r.incomplete
 
 
