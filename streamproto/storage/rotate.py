@@ -146,6 +146,7 @@ class RotateReader(Closeable):
                  rescan: bool = True):
         self.directory, self.prefix = split_prefix(prefix)
         self.rescan = rescan
+        self._stale = False             # rescan at the next end of a file even without rescan
         self._scheme_arg = scheme
         self._scheme = load_scheme(scheme) if scheme is not None else None
         self._child: FileReader | None = None
@@ -199,6 +200,11 @@ class RotateReader(Closeable):
         self._delivered = False
         self._last: int | None = None
 
+    def rotated(self) -> None:
+        """The set was rotated since the last scan: with ``rescan`` off, look at the directory
+        again the next time the end of a file is reached (and only then)."""
+        self._stale = True
+
     # -- reading ---------------------------------------------------------------------------
     def _reading(self) -> FileReader:
         """The file being read: there is one from ``__init__`` until :meth:`close`."""
@@ -208,8 +214,9 @@ class RotateReader(Closeable):
 
     def _find_next(self) -> RotateFile | None:
         """The file to read after the current child, if the set has moved on (rescans)."""
-        if self.rescan:
+        if self.rescan or self._stale:
             self.files = scan(self.directory, self.prefix)
+            self._stale = False
         files = self.files
         idx = next((i for i, f in enumerate(files) if f.ino == self._ino), None)
         if idx is not None:
