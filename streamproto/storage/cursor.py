@@ -12,6 +12,15 @@ window straight into the block history, with an output bound that grows with the
 payload seen); anything else (block changes, window ends, errors) goes one record at a time
 through the checked ``_step``, which reports it.
 
+Shared history (``read_runs``): the same walk over uncompressed files, but a stretch of
+back-to-back records of one size is handed out as a :class:`RecordRun` (where it lies in the
+window, how many, first and last seq) instead of a ``Data`` per record. The run is validated
+with a fixed number of C-level operations per column of bytes whatever its length: strided
+slices of the frame-word bytes and tail bytes, the seqs gathered by strided copies and
+checked increasing (one big-integer comparison when they are consecutive). Records of other
+sizes and everything unusual go through the same per-record paths as :meth:`Cursor.read`, so
+errors are reported the same way at the same record.
+
 Deviation from the reference reader (``docs/storage-format.md#the-17-byte-rule``): when fewer
 than 17 bytes remain in a block, a complete LZ4 record there is still delivered; zeros, a skip
 frame or leftovers there mean "continue in the next block", but only once the next block has a
@@ -21,8 +30,11 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
+from array import array
 from dataclasses import fields
-from itertools import repeat
+from itertools import islice, repeat
+from operator import lt
 
 import lz4.block
 
@@ -45,19 +57,155 @@ HIST_KEEP = 65536
 _MSG = struct.Struct("<iq")
 _REC0 = struct.Struct("<iiq")   # v0: frame, msgid, seq
 _REC1 = struct.Struct("<Iiq")   # v1: frame (with marker), msgid, seq
+_SEQ = struct.Struct("<q")
+
+
+class RecordRun:
+    """``count`` stored records of ``size`` bytes each, back to back at ``buf[start:end]`` in
+    one block, already validated (frame words, tail bytes, seqs increasing from ``first_seq``
+    to ``last_seq``). Record ``i`` is ``[frame u32][msgid i32][seq i64][body][tail]`` at
+    ``start + i * size``; its payload (msgid, seq, body) is bytes ``4 .. size - 1`` of it."""
+
+    __slots__ = ("buf", "start", "size", "count", "first_seq", "last_seq")
+
+    def __init__(self, buf: bytes, start: int, size: int, count: int, first_seq: int,
+                 last_seq: int) -> None:
+        self.buf, self.start, self.size, self.count = buf, start, size, count
+        self.first_seq, self.last_seq = first_seq, last_seq
+
+    def __repr__(self) -> str:
+        return (f"RecordRun(count={self.count}, size={self.size}, seqs {self.first_seq}.."
+                f"{self.last_seq})")
+
+    @property
+    def body_size(self) -> int:
+        """Body bytes of each record."""
+        return self.size - MIN_RECORD
+
+    def seq(self, i: int) -> int:
+        """Seq of record ``i``."""
+        return _SEQ.unpack_from(self.buf, self.start + i * self.size + 8)[0]
+
+    def part(self, i: int, j: int) -> RecordRun:
+        """Records ``i .. j-1`` (0 <= i < j <= count) as a run."""
+        return RecordRun(self.buf, self.start + i * self.size, self.size, j - i,
+                         self.seq(i) if i else self.first_seq,
+                         self.seq(j - 1) if j < self.count else self.last_seq)
+
+    def payloads(self) -> list[bytes]:
+        """The ``count`` payloads (msgid i32, seq i64, body) as bytes, cut by C loops."""
+        return _payloads(self.buf, self.start, self.size, self.count)
+
+    def messages(self) -> list[Data]:
+        """The records as ``Data`` events (what :meth:`Cursor.read` returns for them)."""
+        unpack = _MSG.unpack_from
+        out = []
+        for p in self.payloads():
+            msgid, seq = unpack(p)
+            out.append(Data(msgid, seq, p[12:]))
+        return out
+
+
+#: struct.Struct unpacking the payloads of ``k`` records of one size, by (size, k)
+_PAYLOAD_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
+_CHUNKS = (256, 32, 4, 1)
+
+
+def _payloads(buf: bytes, start: int, size: int, n: int) -> list[bytes]:
+    """Bytes ``4 .. size - 1`` of each of ``n`` records of ``size`` bytes from ``start``."""
+    out: list[bytes] = []
+    ext = out.extend
+    pos = start
+    for k in _CHUNKS:
+        if n < k:
+            continue
+        st = _PAYLOAD_STRUCTS.get((size, k))
+        if st is None:
+            if len(_PAYLOAD_STRUCTS) >= 256:
+                _PAYLOAD_STRUCTS.clear()
+            st = _PAYLOAD_STRUCTS[size, k] = struct.Struct("<" + f"4x{size - 5}s1x" * k)
+        up = st.unpack_from
+        step = k * size
+        stop = pos + (n // k) * step
+        for p in range(pos, stop, step):
+            ext(up(buf, p))
+        n -= (stop - pos) // size
+        pos = stop
+    return out
+
+
+#: Below this many records of one size the per-record fast path is cheaper than a run.
+MIN_RUN = 8
+_PROBE = 64         # records validated before the rest of a candidate run is looked at
+_ODD = 16           # records taken one by one after a stretch that is not a run, doubling
+_ODD_MAX = 1024     # up to this while sizes keep varying
+_U64 = 1 << 64
+_LANES: dict[int, tuple[int, int]] = {}     # n -> _lanes(n), a few recent ones
+_LANES_BASE: list[int] = [0, 0, 0]          # [N, ones, ramp] for the longest n computed
+
+
+def _lanes(n: int) -> tuple[int, int]:
+    """(sum x**i, sum i * x**i) for i < n, x = 2**64: the little-endian int64 lanes 1, 1, ...
+    and 0, 1, 2, ... as big integers (the low lanes of the longest ones computed so far)."""
+    c = _LANES.get(n)
+    if c is None:
+        big, ones, ramp = _LANES_BASE
+        if big < n:
+            big = max(n, 4096)
+            xn = 1 << (64 * big)
+            ones = (xn - 1) // (_U64 - 1)
+            ramp = (_U64 - big * xn + (big - 1) * xn * _U64) // ((_U64 - 1) ** 2)
+            _LANES_BASE[:] = big, ones, ramp
+        mask = (1 << (64 * n)) - 1
+        c = ones & mask, ramp & mask
+        if len(_LANES) >= 16:
+            _LANES.clear()
+        _LANES[n] = c
+    return c
+
+
+def _increasing(seqs: bytearray, n: int) -> int:
+    """How many of the ``n`` little-endian int64 seqs in ``seqs`` increase strictly from the
+    first (the length of the increasing prefix)."""
+    first = int.from_bytes(seqs[:8], "little", signed=True)
+    u0 = first % _U64
+    if u0 + n <= _U64:                      # consecutive seqs: one comparison of big integers
+        ones, ramp = _lanes(n)
+        if (u0 * ones + ramp).to_bytes(8 * n, "little") == seqs:
+            return n
+    a = array("q")
+    a.frombytes(seqs)
+    if sys.byteorder != "little":
+        a.byteswap()
+    s = a.tolist()
+    if all(map(lt, s, islice(s, 1, None))):
+        return n
+    return next(i for i in range(1, n) if s[i] <= s[i - 1])
+
+
+def _same_records(buf: bytes, off: int, size: int, n: int, word: bytes) -> int:
+    """How many of the ``n`` records of ``size`` bytes from ``off`` in ``buf``, counted from the
+    first, have frame word ``word`` and tail byte 0x80 (strided slices, one per byte column)."""
+    good = n - len(buf[off + size - 1:off + n * size:size].lstrip(b"\x80"))
+    for t in range(4):
+        if not good:
+            break
+        good -= len(buf[off + t:off + good * size:size].lstrip(word[t:t + 1]))
+    return good
 
 
 class Cursor:
     """Walks the records of one open file descriptor (see module docstring)."""
 
     __slots__ = ("fd", "path", "B", "version", "lz4", "pos", "bs", "buf", "base", "window",
-                 "hist", "delta", "status", "last_seq", "ulen", "usize")
+                 "hist", "delta", "status", "last_seq", "ulen", "usize", "fresh")
 
     def __init__(self, fd: int, path: str, block: int, version: int, lz4: bool,
                  pos: int, bs: int, window: int = 256 * 1024):
         self.fd, self.path, self.B, self.version, self.lz4 = fd, path, block, version, lz4
         self.pos, self.bs = pos, bs
         self.buf, self.base = b"", pos
+        self.fresh = False              # buf was read from the file during this read call
         self.window = window
         self.hist = bytearray()
         self.delta = 0
@@ -76,6 +224,7 @@ class Cursor:
             except OSError as e:
                 raise StorageError(f"{self.path}: read at offset {pos} failed: {e.strerror}") from None
             self.base, off = pos, 0
+            self.fresh = True
         return self.buf[off:off + n]
 
     def _frame(self, pos: int) -> int | None:
@@ -95,10 +244,12 @@ class Cursor:
         """Append up to ``limit`` messages with ``seq >= min_seq`` to ``out``; returns the count.
 
         Records below ``min_seq`` are walked over without building them (seek). ``status`` is
-        EOF or INCOMPLETE after a stop, OK when the limit was reached.
+        EOF or INCOMPLETE after a stop, OK when the limit was reached. A stop is decided on
+        bytes read from the file during the call: what was written before the call is read.
         """
         k = limit
         self.status = OK
+        self.fresh = False
         run = self._lz4_run if self.lz4 else self._plain_run
         while k > 0:
             if self.pos != self.bs or not self.bs:  # inside a started block: the fast path
@@ -106,10 +257,83 @@ class Cursor:
                 if k <= 0:
                     break
             r = self._step(out, min_seq)  # block changes, window refills, anything unusual
+            if r < 0 and not self.fresh:
+                # the end (or a torn record) was seen in a window read by an earlier call:
+                # the writer may have written there since (io=mmap files are longer than
+                # their data, so the window holds zeros past it); look at the file again
+                r = self._step(out, min_seq)
             if r < 0:
                 break
             k -= r
         return limit - k
+
+    def read_runs(self, out: list, limit: int) -> int:
+        """:meth:`read` for the shared history: appends up to ``limit`` messages to ``out``,
+        runs of equal-size records of an uncompressed file as :class:`RecordRun` items and
+        the others as ``Data``; returns the count of messages. Stops, errors and the position
+        reached are those of :meth:`read` (LZ4 files: it is :meth:`read`)."""
+        if self.lz4:
+            return self.read(out, limit)
+        k = limit
+        self.status = OK
+        self.fresh = False
+        odd = _ODD
+        while k > 0:
+            if self.pos != self.bs or not self.bs:  # inside a started block: the fast paths
+                got = self._plain_runs(out, k)
+                if got:
+                    odd = _ODD
+                else:                               # sizes vary: one by one for a while
+                    got = self._plain_run(out, min(k, odd), SEQ_MIN)
+                    odd = min(2 * odd, _ODD_MAX)
+                if got:
+                    k -= got
+                    continue
+            r = self._step(out, SEQ_MIN)  # block changes, window refills, anything unusual
+            if r < 0 and not self.fresh:
+                r = self._step(out, SEQ_MIN)    # see the note in read
+            if r < 0:
+                break
+            k -= r
+        return limit - k
+
+    def _plain_runs(self, out: list, k: int) -> int:
+        """Up to ``k`` records of the size of the next one, as one :class:`RecordRun`, while
+        they are ordinary (as `_plain_run` sees it) and in the window; 0 when fewer than
+        :data:`MIN_RUN` are."""
+        buf, base = self.buf, self.base
+        off = self.pos - base
+        lim = min(self.bs + self.B - base, len(buf))   # records must end by here
+        if off < 0 or off + 4 > lim:
+            return 0
+        word = buf[off:off + 4]
+        size = int.from_bytes(word, "little") ^ (MARKER if self.version >= 1 else 0)
+        if size < MIN_RECORD:
+            return 0
+        n = min(k, (lim - off) // size)
+        if n < MIN_RUN or buf[off + size:off + size + 4] != word:
+            return 0
+        m = min(n, _PROBE)
+        good = _same_records(buf, off, size, m, word)
+        if good == m and n > m:
+            good += _same_records(buf, off + m * size, size, n - m, word)
+        if good < MIN_RUN:
+            return 0
+        end = off + good * size
+        seqs = bytearray(8 * good)
+        for t in range(8):
+            seqs[t::8] = buf[off + 8 + t:end:size]
+        first = int.from_bytes(seqs[:8], "little", signed=True)
+        if self.last_seq is not None and first <= self.last_seq:
+            return 0                                   # the checked path reports it
+        good = _increasing(seqs, good)
+        if good < MIN_RUN:
+            return 0
+        last = int.from_bytes(seqs[8 * good - 8:8 * good], "little", signed=True)
+        out.append(RecordRun(buf, off, size, good, first, last))
+        self.pos = base + off + good * size
+        self.last_seq = last
+        return good
 
     def _plain_run(self, out: list, k: int, min_seq: int) -> int:
         """Fast path over the uncompressed records of the current block held in the window.

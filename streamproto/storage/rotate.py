@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from streamproto.errors import StorageError
 from streamproto.events import ROTATE, Control, Data
 from streamproto.storage.base import Closeable, follow
-from streamproto.storage.cursor import EOF
+from streamproto.storage.cursor import EOF, RecordRun
 from streamproto.storage.reader import FileReader, load_scheme
 from streamproto.storage.writer import FileWriter, SeqError, scheme_string
 
@@ -146,6 +146,7 @@ class RotateReader(Closeable):
                  rescan: bool = True):
         self.directory, self.prefix = split_prefix(prefix)
         self.rescan = rescan
+        self._stale = False             # rescan at the next end of a file even without rescan
         self._scheme_arg = scheme
         self._scheme = load_scheme(scheme) if scheme is not None else None
         self._child: FileReader | None = None
@@ -199,6 +200,11 @@ class RotateReader(Closeable):
         self._delivered = False
         self._last: int | None = None
 
+    def rotated(self) -> None:
+        """The set was rotated since the last scan: with ``rescan`` off, look at the directory
+        again the next time the end of a file is reached (and only then)."""
+        self._stale = True
+
     # -- reading ---------------------------------------------------------------------------
     def _reading(self) -> FileReader:
         """The file being read: there is one from ``__init__`` until :meth:`close`."""
@@ -208,8 +214,9 @@ class RotateReader(Closeable):
 
     def _find_next(self) -> RotateFile | None:
         """The file to read after the current child, if the set has moved on (rescans)."""
-        if self.rescan:
+        if self.rescan or self._stale:
             self.files = scan(self.directory, self.prefix)
+            self._stale = False
         files = self.files
         idx = next((i for i, f in enumerate(files) if f.ino == self._ino), None)
         if idx is not None:
@@ -236,6 +243,27 @@ class RotateReader(Closeable):
             self._open(nxt, None)
             if self._delivered:                  # none before the first message of an open/seek
                 yield Control("Rotate", ROTATE, 0)
+
+    def read_runs(self, limit: int) -> list[Data | RecordRun]:
+        """Up to ``limit`` data messages as :meth:`FileReader.read_runs` gives them, from the
+        file being read and then the next ones, exactly as iteration walks the set (no
+        ``Rotate`` controls: one call returns the messages of one file)."""
+        while True:
+            child = self._reading()
+            out = child.read_runs(limit)
+            if not out:
+                nxt = self._find_next()
+                if nxt is None:
+                    return out
+                # the writer renamed our file after its last write: read what came before that
+                out = child.read_runs(limit)
+                if not out:
+                    self._open(nxt, None)
+                    continue
+            self._delivered = True
+            last = out[-1]
+            self._last = last.last_seq if isinstance(last, RecordRun) else last.seq
+            return out
 
     def follow(self, poll: float = 0.05, timeout: float | None = None,
                stop: Callable[[], bool] | None = None,

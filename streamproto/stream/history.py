@@ -17,7 +17,12 @@ rotate set is served from the oldest stored message (as for ``file://``) instead
 :class:`SharedHistory` is what the server hands its request sessions: on top of
 :class:`StorageHistory` it reads each window of storage once, frames it once in the request
 channel's frame format, and gives every request positioned in it :class:`FramedRun` slices
-of the same bytes (a Sequence of messages that also exposes the framed bytes).
+of the same bytes (a Sequence of messages that also exposes the framed bytes). With ``std``
+frames (the default) over uncompressed storage a window is built from the storage reader's
+:class:`~streamproto.storage.cursor.RecordRun` items, not from a ``Data`` per message: a
+stored record ``[frame u32][msgid i32][seq i64][body][tail]`` becomes the std frame
+``[len u32][msgid i32][seq i64][body]`` by cutting the payloads out of the read window with
+C loops (``struct`` unpacks of many records at once) and joining them with the length word.
 """
 from __future__ import annotations
 
@@ -25,12 +30,13 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence as SequenceABC
 from itertools import accumulate, islice
-from typing import Any, Sequence, overload
+from typing import Any, Callable, Sequence, cast, overload
 
 from streamproto.config import Url
 from streamproto.errors import ProtocolError, StorageError
 from streamproto.events import Data
 from streamproto.frames import FrameFormat
+from streamproto.storage.cursor import RecordRun
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateReader
 from streamproto.storage.openers import open_reader
@@ -39,6 +45,9 @@ __all__ = ["StorageHistory", "SharedHistory", "WindowReader", "FramedRun", "WIND
            "MAX_WINDOWS", "MAX_READERS"]
 
 Message = tuple[int, int, bytes]
+
+_STD_HEADER = struct.Struct("<Iiq")     # std frame: size, msgid, seq (a stored payload behind a size)
+_U32 = struct.Struct("<I")
 
 #: A read stops once this many body bytes were collected (bounds a request connection's
 #: memory to its write-buffer high water plus about this, whatever the message size).
@@ -112,14 +121,43 @@ class _Reader:
                     break
                 size += sum([len(d.body) for d in more])
             return out
-        if self.gen != self.src.generation:     # rotate set moved on: rescan at the end
-            self.gen = self.src.generation
-            r.rescan = True
-            try:
-                return self._read_rotate(r, limit)
-            finally:
-                r.rescan = False
+        self._seen_rotations(r)
         return self._read_rotate(r, limit)
+
+    def read_runs(self, limit: int) -> list[Data | RecordRun]:
+        """:meth:`read_data` with equal-size records of uncompressed storage as
+        :class:`RecordRun` items (see :meth:`FileReader.read_runs`)."""
+        r = self.r
+        if r is None:
+            return []
+        if isinstance(r, RotateReader):
+            self._seen_rotations(r)
+        return self._sized_runs(r.read_runs, limit)
+
+    def _seen_rotations(self, r: RotateReader) -> None:
+        """The set moved on since the last read: the reader rescans at the end of its file
+        (whenever that comes: a read that stops before it must not use the news up)."""
+        if self.gen != self.src.generation:
+            self.gen = self.src.generation
+            r.rotated()
+
+    @staticmethod
+    def _sized_runs(read: Callable[[int], list[Data | RecordRun]], limit: int
+                    ) -> list[Data | RecordRun]:
+        """Reads of up to ``limit`` messages in all, stopping at about :data:`BATCH_BYTES` of
+        bodies (sized as :meth:`read_data` does)."""
+        out = read(min(limit, _FIRST))
+        got, size = _measure(out)
+        while got < limit and size < BATCH_BYTES and out:
+            want = min(limit - got, (BATCH_BYTES - size) * got // (size + 1) + 1)
+            more = read(want)
+            if not more:
+                break
+            out += more
+            n, b = _measure(more)
+            got += n
+            size += b
+        return out
 
     @staticmethod
     def _read_rotate(r: RotateReader, limit: int) -> list[Data]:
@@ -137,6 +175,63 @@ class _Reader:
         if self.r is not None:
             self.r.close()
             self.r = None
+
+
+def _measure(items: list[Data | RecordRun]) -> tuple[int, int]:
+    """(messages, body bytes) of what :meth:`_Reader.read_runs` returned."""
+    runs = [x for x in items if type(x) is RecordRun]
+    if not runs:
+        return len(items), sum([len(x.body) for x in items if type(x) is Data])
+    singles = [x for x in items if type(x) is Data]
+    return (len(singles) + sum([x.count for x in runs]),
+            sum([len(x.body) for x in singles]) + sum([x.count * x.body_size for x in runs]))
+
+
+def _frame_std(msgs: list[Data], parts: list[bytes], lens: list[int]) -> None:
+    """Append the std frames of ``msgs`` to ``parts`` (one item) and their sizes to ``lens``."""
+    pack = _STD_HEADER.pack
+    parts.append(b"".join([pack(len(d.body), d.msgid, d.seq) + d.body for d in msgs]))
+    h = _STD_HEADER.size
+    lens += [h + len(d.body) for d in msgs]
+
+
+def _first_seq(x: Data | RecordRun) -> int:
+    return x.first_seq if isinstance(x, RecordRun) else x.seq
+
+
+def _last_seq(x: Data | RecordRun) -> int:
+    return x.last_seq if isinstance(x, RecordRun) else x.seq
+
+
+def _before(items: Sequence[Data | RecordRun], seq: int) -> list[Data | RecordRun]:
+    """The messages of ``items`` with seqs below ``seq`` (items are in seq order)."""
+    out: list[Data | RecordRun] = []
+    for x in items:
+        if isinstance(x, RecordRun):
+            if x.last_seq < seq:
+                out.append(x)
+                continue
+            i = bisect_left(range(x.count), seq, key=x.seq)
+            if i:
+                out.append(x.part(0, i))
+        elif x.seq < seq:
+            out.append(x)
+            continue
+        break
+    return out
+
+
+def _from(items: Sequence[Data | RecordRun], seq: int) -> list[Data | RecordRun]:
+    """The messages of ``items`` with seqs ``>= seq`` (items are in seq order)."""
+    for k, x in enumerate(items):
+        if isinstance(x, RecordRun):
+            if x.last_seq < seq:
+                continue
+            i = bisect_left(range(x.count), seq, key=x.seq)
+            return [x.part(i, x.count) if i else x, *items[k + 1:]]
+        if x.seq >= seq:
+            return list(items[k:])
+    return []
 
 
 # --- shared windows: read and frame each stretch of storage once for every request ----------
@@ -255,6 +350,9 @@ class SharedHistory:
         self._readers: dict[int, _Reader] = {}  # next seq -> storage reader positioned there
         self._positions: set[WindowReader] = set()   # live request readers
         self._packs: dict[int, Any] = {}        # body size -> pack of header + body
+        #: std frames are stored payloads behind a length word: windows built from RecordRuns
+        h = frame.header
+        self._runs = h is not None and frame.fields == "sms" and h.format == _STD_HEADER.format
         #: counters: windows built from storage (and the messages framed in them), windows
         #: served from the cache, storage readers opened
         self.stats = {"built": 0, "framed": 0, "hits": 0, "opened": 0}
@@ -312,8 +410,17 @@ class SharedHistory:
         r = self._readers.pop(seq, None)
         if r is None:
             r = self._open(seq)
+        msgs: Sequence[Data | RecordRun]
         try:
-            msgs = r.read_data(self.window)
+            while True:
+                msgs = r.read_runs(self.window) if self._runs else r.read_data(self.window)
+                if not msgs or _first_seq(msgs[0]) >= seq:
+                    break
+                # a reader opened past the end of storage (seek leaves it there) reads what
+                # was stored since from the old end: nothing below seq belongs to the window
+                msgs = _from(msgs, seq)
+                if msgs:
+                    break
         except StorageError:
             r.close()
             raise
@@ -322,20 +429,21 @@ class SharedHistory:
             return None
         k = bisect_right(self._los, seq)
         nxt = self._windows[k] if k < len(self._windows) else None
-        if nxt is not None and msgs[-1].seq >= nxt.lo:
+        if nxt is not None and _last_seq(msgs[-1]) >= nxt.lo:
             # reached a window somebody else read: stop there (windows stay disjoint)
             r.close()
-            cut = bisect_left(msgs, nxt.lo, key=_seq_of)
-            if not cut:                         # nothing stored in [seq, nxt.lo): same window
+            msgs = _before(msgs, nxt.lo)
+            if not msgs:                        # nothing stored in [seq, nxt.lo): same window
                 nxt.lo = seq
                 self._los[k] = seq
                 return nxt
-            del msgs[cut:]
             keep = None
         else:
             keep = r
         try:
-            w = self._build(seq, msgs)
+            # read_data returns Data only, and _before keeps what it is given
+            w = (self._build_runs(seq, msgs) if self._runs
+                 else self._build(seq, cast(Sequence[Data], msgs)))
         except StorageError:
             if keep is not None:
                 keep.close()
@@ -368,7 +476,7 @@ class SharedHistory:
                 best, worst = x, dist
         del self._windows[best], self._los[best]
 
-    def _build(self, lo: int, msgs: list[Data]) -> _Window:
+    def _build(self, lo: int, msgs: Sequence[Data]) -> _Window:
         """Frame ``msgs`` back to back; stop before a message the frame cannot carry."""
         fmt = self.frame
         n = len(msgs)
@@ -409,6 +517,32 @@ class SharedHistory:
         return _Window(lo, n, list(accumulate(map(len, parts), initial=0)), b"".join(parts),
                        fmt, [d.seq for d in msgs[:n]], [d.msgid for d in msgs[:n]], error)
 
+    def _build_runs(self, lo: int, items: Sequence[Data | RecordRun]) -> _Window:
+        """A window of std frames from what :meth:`_Reader.read_runs` returned: each run's
+        payloads are cut from the read window by C loops and joined behind their length
+        word (every value fits a std header: no message can fail)."""
+        parts: list[bytes] = []
+        lens: list[int] = []                    # frame sizes
+        single: list[Data] = []                 # records read one by one, not framed yet
+        for x in items:
+            if isinstance(x, RecordRun):
+                if single:
+                    _frame_std(single, parts, lens)
+                    single = []
+                hdr = _U32.pack(x.body_size)
+                parts.append(hdr)
+                parts.append(hdr.join(x.payloads()))
+                lens += [x.size - 1] * x.count
+            else:
+                single.append(x)
+        if single:
+            _frame_std(single, parts, lens)
+        n = len(lens)
+        size = lens[0]
+        offs: Sequence[int] = (range(0, (n + 1) * size, size) if lens.count(size) == n
+                               else list(accumulate(lens, initial=0)))
+        return _Window(lo, n, offs, b"".join(parts), self.frame, None, None, None)
+
     # ------------------------------------------------------------------ storage readers
     def _open(self, seq: int) -> _Reader:
         self.stats["opened"] += 1
@@ -425,10 +559,6 @@ class SharedHistory:
         while len(self._readers) > self.max_readers:
             first = next(iter(self._readers))
             self._readers.pop(first).close()
-
-
-def _seq_of(d: Data) -> int:
-    return d.seq
 
 
 class WindowReader:

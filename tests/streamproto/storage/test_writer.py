@@ -255,6 +255,24 @@ def test_mmap_record_is_visible_to_another_reader_at_once(tmp_path):
             assert [(m.seq, m.body) for m in got] == [(seq, bytes([seq % 256]) * (seq % 50))]
 
 
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+@pytest.mark.parametrize("io", ["mmap", "posix"])
+def test_read_after_a_read_that_stopped_at_its_limit_sees_new_records(tmp_path, compression, io):
+    """Regression: a read that stopped at its limit kept its window of the file, and with
+    io=mmap (a file longer than its data) the next read took the zeros in that window for
+    the end of the data: records written in between came only with the read after."""
+    p = tmp_path / "live.dat"
+    with FileWriter(p, compression=compression, io=io) as w, FileReader(p) as r:
+        for seq in range(10):
+            w.post(7, seq, b"x" * 20)
+        assert [m.seq for m in r.read(4)] == [0, 1, 2, 3]
+        w.post(7, 10, b"y" * 20)
+        assert [m.seq for m in r.read(100)] == [4, 5, 6, 7, 8, 9, 10]
+        w.post(7, 11, b"z" * 20)
+        assert [m.seq for m in r.read_runs(100)] == [11]
+        assert r.read(100) == [] and not r.incomplete
+
+
 @pytest.mark.parametrize("version", [0, 1])
 def test_lz4_round_trip_small_and_large_records(tmp_path, version):
     """Small records take the reader's fast path; ones decompressing past 4 KiB the checked one."""

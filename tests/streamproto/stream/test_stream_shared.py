@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streamproto import events as ev
 from streamproto.config import parse_url
 from streamproto.errors import StorageError
 from streamproto.frames import frame_format
-from streamproto.storage import FileWriter
+from streamproto.storage import FileReader, FileWriter, RotateWriter
 from streamproto.stream.client import StreamBatch
 from streamproto.stream.history import FramedRun, SharedHistory, StorageHistory
 from tests.streamproto.netutil import run
@@ -148,6 +151,154 @@ def test_seq_the_frame_cannot_carry_ends_the_reader_with_its_seq(tmp_path):
     with pytest.raises(StorageError, match="seq 2147483648"):
         sh.open_reader(1 << 31).read(100)        # starting right at it
     w.close()
+
+
+@st.composite
+def history_plan(draw):
+    """Stored messages (runs of equal body sizes between odd ones, seqs with gaps), the
+    storage layout, and what happens while readers replay it."""
+    n = draw(st.integers(1, 1500))
+    sizes: list[int] = []
+    while len(sizes) < n:
+        sizes += [draw(st.integers(0, 60))] * draw(st.sampled_from([1, 3, 9, 50, 400]))
+    rnd = random.Random(draw(st.integers(0, 1 << 30)))
+    seq = draw(st.integers(-(1 << 40), 1 << 40))
+    msgs = []
+    for size in sizes[:n]:
+        msgs.append((rnd.randint(0, 3), seq, rnd.randbytes(size)))
+        seq += 1 if rnd.random() < 0.95 else rnd.randint(2, 5)
+    return {
+        "msgs": msgs,
+        "version": draw(st.sampled_from([0, 1])),
+        "block": draw(st.sampled_from([1024, 1500, 8192])),
+        "rotate": draw(st.booleans()),
+        "window": draw(st.sampled_from([7, 64, 300, 4096])),
+        "starts": draw(st.lists(st.integers(0, n + 2), min_size=1, max_size=4)),
+        "posted": draw(st.integers(0, n - 1)),  # stored before the readers start
+        "seed": draw(st.integers(0, 1 << 30)),
+    }
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(plan=history_plan())
+def test_windows_from_record_runs_frame_what_per_message_framing_does(tmp_path, plan):
+    """Shared windows built from the storage reader's RecordRuns (std frames) and built per
+    message hold the same bytes; through readers at different positions, while the writer
+    appends (and rotates), each reader gets exactly its range, in order, in both."""
+    msgs = plan["msgs"]
+    d = tempfile.mkdtemp(dir=tmp_path)
+    kw = {"block": plan["block"], "version": plan["version"]}
+    w: FileWriter | RotateWriter
+    if plan["rotate"]:
+        w = RotateWriter(f"{d}/s", **kw)
+        url = f"rotate+file://{d}/s"
+    else:
+        w = FileWriter(f"{d}/s.dat", **kw)
+        url = f"file://{d}/s.dat"
+    hist = StorageHistory(parse_url(url), w)
+    std = frame_format("std")
+    fast = SharedHistory(hist, std, window=plan["window"], max_windows=3)
+    slow = SharedHistory(hist, std, window=plan["window"], max_windows=3)
+    assert fast._runs
+    slow._runs = False                          # the per-message path, for comparison
+    rnd = random.Random(plan["seed"])
+    posted = 0
+
+    def post(k: int) -> None:
+        nonlocal posted
+        for m in msgs[posted:posted + k]:
+            if plan["rotate"] and rnd.random() < 0.01 and w.rotate():
+                hist.rotated()
+            w.post(*m)
+        posted = min(len(msgs), posted + k)
+
+    post(plan["posted"] + 1)
+    starts = [msgs[min(i, len(msgs) - 1)][1] + (i >= len(msgs)) for i in plan["starts"]]
+    readers = [sh.open_reader(s) for s in starts for sh in (fast, slow)]
+    got: list[list] = [[] for _ in readers]
+
+    def step(k: int, limit: int) -> bool:
+        b = readers[k].read(limit)
+        if not b:
+            return False
+        assert isinstance(b, FramedRun) and 0 < len(b) <= limit
+        assert bytes(b.frames()) == b"".join(std.encode(*m) for m in b)
+        got[k] += list(b)
+        return True
+
+    while posted < len(msgs):                   # readers interleaved with appends
+        if rnd.random() < 0.2:
+            post(rnd.randint(1, 200))
+        step(rnd.randrange(len(readers)), rnd.randint(1, 600))
+    for k in range(len(readers)):               # then each to the end
+        while step(k, rnd.randint(1, 600)):
+            pass
+    for k, g in enumerate(got):
+        assert g == [m for m in msgs if m[1] >= starts[k // 2]]
+    w.close()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(plan=history_plan(), limits=st.lists(st.integers(1, 5000), min_size=1, max_size=5))
+def test_window_from_record_runs_is_the_per_message_window(tmp_path, plan, limits):
+    """Byte for byte and offset for offset, whatever mix of runs and single records."""
+    path = f"{tempfile.mkdtemp(dir=tmp_path)}/s.dat"
+    with FileWriter(path, block=plan["block"], version=plan["version"]) as w:
+        for m in plan["msgs"]:
+            w.post(*m)
+    sh = SharedHistory(StorageHistory(parse_url(f"file://{path}"), w), frame_format("std"))
+    with FileReader(path) as a, FileReader(path) as b:
+        for limit in limits:
+            items, msgs = a.read_runs(limit), b.read(limit)
+            if not msgs:
+                assert not items
+                break
+            lo = msgs[0].seq
+            x, y = sh._build_runs(lo, items), sh._build(lo, msgs)
+            assert (x.lo, x.hi, x.n, x.error) == (y.lo, y.hi, y.n, y.error)
+            assert x.data == y.data and list(x.offs) == list(y.offs)
+            assert [x.seq(i) for i in range(x.n)] == [m.seq for m in msgs]
+
+
+def test_reader_opened_past_the_end_gets_nothing_below_its_seq(tmp_path):
+    """Regression: storage readers seek to the end when nothing >= seq is stored yet, and
+    then read what is stored from there on, smaller seqs included; those used to end up in
+    the window (lo > hi) and the reader stalled."""
+    for runs in (True, False):
+        sh, w = shared_over(tmp_path, [(1, 0, b"a")], window=7)
+        sh._runs = runs
+        r = sh.open_reader(13)
+        assert r.read(5) == ()
+        for s in (1, 2, 3, 7, 8, 9, 10, 13, 14, 15):
+            w.post(2, s, b"b" * 5)
+        assert [m[1] for m in drain(r)[0]] == [13, 14, 15]
+        assert all(lo <= hi for lo, hi in sh.windows)
+        w.close()
+        (tmp_path / "s.dat").unlink()
+
+
+def test_rotation_seen_by_a_window_that_ends_inside_the_old_file(tmp_path):
+    """Regression: the first read after a rotation used the news up even when it stopped
+    before the end of its file; at that end the reader then did not look for the new file,
+    and a request stalled there for good."""
+    for runs in (True, False):
+        d = tempfile.mkdtemp(dir=tmp_path)
+        w = RotateWriter(f"{d}/s", block=4096)
+        hist = StorageHistory(parse_url(f"rotate+file://{d}/s"), w)
+        sh = SharedHistory(hist, frame_format("std"), window=7)
+        sh._runs = runs
+        for s in range(2):
+            w.post(1, s, b"x" * 26)
+        r = sh.open_reader(0)                    # a storage reader opened before the rotation
+        for s in range(2, 10):
+            w.post(1, s, b"x" * 26)
+        w.rotate()
+        hist.rotated()
+        w.post(1, 10, b"y" * 26)
+        assert [m[1] for m in drain(r, 100)[0]] == list(range(11))
+        w.close()
 
 
 def test_open_failure_is_reported_when_opening(tmp_path):
