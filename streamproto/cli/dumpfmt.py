@@ -65,9 +65,12 @@ def _str_style(text: str, key: bool = False) -> str:
     return '"'
 
 
+_BREAKS = frozenset("\n\r\x85\u2028\u2029")     # what YAML counts as a line break
+
+
 def _text(text: str, col: int) -> str:
     style = _str_style(text)
-    if style == '"' or "\n" in text or (" " in text and col + len(text) + 2 > _WIDTH):
+    if style == '"' or not _BREAKS.isdisjoint(text) or (" " in text and col + len(text) + 2 > _WIDTH):
         raise _Fallback
     if style == "":
         return text
