@@ -15,7 +15,9 @@ as the floor, 2.00x = twice its time):
   for reference also with no dictionary, a 4 KiB window, and keyword arguments;
 * LZ4 read: a bare loop of ``lz4.block.decompress`` over the same compressed records with the
   same dictionaries (the block's history) and the reader's output bound, positional; for
-  reference also the keyword call with a 4096-byte bound (the form issue 11 measured).
+  reference also the keyword call with a 4096-byte bound (the form issue 11 measured). Against
+  it: iteration (a ``Data`` per record) and ``read_runs`` (the shared history's reader: runs
+  of decompressed records, messages built only on access).
 
 The floors get their arguments prepared outside the timed loop; the library does everything.
 """
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import lz4.block  # noqa: E402
 
+from streamproto.events import Data  # noqa: E402
 from streamproto.storage import FileReader, FileWriter  # noqa: E402
 from streamproto.storage import writer as writer_mod  # noqa: E402
 
@@ -71,6 +74,19 @@ def read(path: str, n: int) -> float:
     with FileReader(path) as r:
         for _ in r:
             k += 1
+    dt = now() - t
+    assert k == n, (k, n)
+    return dt
+
+
+def read_runs(path: str, n: int, batch: int = 4096) -> float:
+    """Everything through ``read_runs`` (counting the messages of each run, building none)."""
+    t = now()
+    k = 0
+    with FileReader(path) as r:
+        while got := r.read_runs(batch):
+            for x in got:
+                k += 1 if type(x) is Data else x.count
     dt = now() - t
     assert k == n, (k, n)
     return dt
@@ -280,6 +296,7 @@ def main() -> None:
             f"floor: decompress, history, bound {bound}": lambda: floor_lz4_read(rpairs, bound),
             "floor: decompress, keywords, bound 4096": lambda: floor_lz4_read(rpairs, min(B, 4096), True),
             "read lz4": lambda: read(pz, n),
+            "read lz4 runs": lambda: read_runs(pz, n),
         })
         fzr = t[f"floor: decompress, history, bound {bound}"]
         for label, dt in t.items():

@@ -16,8 +16,9 @@ Writers: :class:`FileWriter`, :class:`RotateWriter` (``post``, ``rotate``, ``flu
 ``last_seq``, ``first_seq``); a post returns once stored, a write that fails (full disk) raises
 :class:`StorageWriteError` and leaves the file and the writer at the last stored record. Readers: :class:`FileReader`, :class:`RotateReader` (iteration,
 ``read``, ``seek``, ``follow``, ``decode``, ``bounds``/``first_seq``/``last_seq``; ``read_runs``
-hands out runs of equal-size uncompressed records as validated ``cursor.RecordRun`` items
-instead of a ``Data`` per record, for the stream server's shared history).
+hands out runs of equal-size uncompressed records and of LZ4 records as validated
+``cursor.RecordRun`` / ``cursor.Lz4Run`` items instead of a ``Data`` per record, for the stream
+server's shared history).
 Modules: format (bytes), cursor (record walker), reader, writer, rotate, url.
 """
 from streamproto.storage.format import FileMeta, StorageFormatError

@@ -7,19 +7,25 @@ of the data (a zero or unmarked frame: ``EOF``) or a torn record (``INCOMPLETE``
 keep the position so a later call resumes there when the file has grown.
 
 Speed: a fast path per compression runs over the window while records are ordinary (one
-``unpack_from`` per frame; for LZ4 one positional ``lz4.block.decompress`` per record from the
-window straight into the block history, with an output bound that grows with the largest
-payload seen); anything else (block changes, window ends, errors) goes one record at a time
-through the checked ``_step``, which reports it.
+``unpack_from`` per frame); anything else (block changes, window ends, errors) goes one record
+at a time through the checked ``_step``, which reports it. LZ4 records are decoded a window
+at a time (:meth:`Cursor._lz4_decode`): a walk over the frame words (a table lookup per
+record, nothing allocated), one ``struct`` call cutting out every compressed record, a bare
+``lz4.block.decompress`` loop (positional arguments, each record's dictionary the previous
+payload, or the block history for files that refer further back, with an output bound that
+grows with the largest payload seen), then payload sizes and seqs checked in bulk; ``read``
+builds its ``Data`` from that, short reads go record by record.
 
-Shared history (``read_runs``): the same walk over uncompressed files, but a stretch of
-back-to-back records of one size is handed out as a :class:`RecordRun` (where it lies in the
-window, how many, first and last seq) instead of a ``Data`` per record. The run is validated
-with a fixed number of C-level operations per column of bytes whatever its length: strided
-slices of the frame-word bytes and tail bytes, the seqs gathered by strided copies and
-checked increasing (one big-integer comparison when they are consecutive). Records of other
-sizes and everything unusual go through the same per-record paths as :meth:`Cursor.read`, so
-errors are reported the same way at the same record.
+Shared history (``read_runs``): the same walks, but a stretch of back-to-back uncompressed
+records of one size is handed out as a :class:`RecordRun` (where it lies in the window, how
+many, first and last seq) and a stretch of LZ4 records as an :class:`Lz4Run` (the
+decompressed payloads in one bytes object, their offsets, first and last seq) instead of a
+``Data`` per record. A RecordRun is validated with a fixed number of C-level operations per
+column of bytes whatever its length: strided slices of the frame-word bytes and tail bytes,
+the seqs gathered by strided copies and checked increasing (one big-integer comparison when
+they are consecutive). Records of other sizes and everything unusual go through the same
+per-record paths as :meth:`Cursor.read`, so errors are reported the same way at the same
+record.
 
 Deviation from the reference reader (``docs/storage-format.md#the-17-byte-rule``): when fewer
 than 17 bytes remain in a block, a complete LZ4 record there is still delivered; zeros, a skip
@@ -33,8 +39,9 @@ import struct
 import sys
 from array import array
 from dataclasses import fields
-from itertools import islice, repeat
-from operator import lt
+from itertools import accumulate, chain, islice, repeat
+from operator import lt, sub
+from typing import Callable, Iterator, Sequence
 
 import lz4.block
 
@@ -96,6 +103,11 @@ class RecordRun:
         """The ``count`` payloads (msgid i32, seq i64, body) as bytes, cut by C loops."""
         return _payloads(self.buf, self.start, self.size, self.count)
 
+    @property
+    def body_bytes(self) -> int:
+        """Body bytes of all the records."""
+        return self.count * (self.size - MIN_RECORD)
+
     def messages(self) -> list[Data]:
         """The records as ``Data`` events (what :meth:`Cursor.read` returns for them)."""
         unpack = _MSG.unpack_from
@@ -105,25 +117,49 @@ class RecordRun:
             out.append(Data(msgid, seq, p[12:]))
         return out
 
+    def __len__(self) -> int:
+        return self.count
 
-#: struct.Struct unpacking the payloads of ``k`` records of one size, by (size, k)
-_PAYLOAD_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
+    def __getitem__(self, i: int) -> Data:
+        """Record ``i`` as ``Data`` (negative counts from the end)."""
+        i = _index(i, self.count)
+        p = self.start + i * self.size
+        msgid, seq = _MSG.unpack_from(self.buf, p + 4)
+        return Data(msgid, seq, self.buf[p + 16:p + self.size - 1])
+
+    def __iter__(self) -> Iterator[Data]:
+        return iter(self.messages())
+
+
+def _index(i: int, n: int) -> int:
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError("run index out of range")
+    return i
+
+
+#: struct.Struct unpacking pieces of ``k`` records of one size, by (size, k, head, tail)
+_PAYLOAD_STRUCTS: dict[tuple[int, int, int, int], struct.Struct] = {}
 _CHUNKS = (256, 32, 4, 1)
 
 
-def _payloads(buf: bytes, start: int, size: int, n: int) -> list[bytes]:
-    """Bytes ``4 .. size - 1`` of each of ``n`` records of ``size`` bytes from ``start``."""
+def _payloads(buf: bytes | bytearray, start: int, size: int, n: int, head: int = 4,
+              tail: int = 1) -> list[bytes]:
+    """Bytes ``head .. size - tail - 1`` of each of ``n`` records of ``size`` bytes from
+    ``start`` (by default a stored record's payload: after its frame word, before its tail)."""
     out: list[bytes] = []
     ext = out.extend
     pos = start
     for k in _CHUNKS:
         if n < k:
             continue
-        st = _PAYLOAD_STRUCTS.get((size, k))
+        st = _PAYLOAD_STRUCTS.get((size, k, head, tail))
         if st is None:
             if len(_PAYLOAD_STRUCTS) >= 256:
                 _PAYLOAD_STRUCTS.clear()
-            st = _PAYLOAD_STRUCTS[size, k] = struct.Struct("<" + f"4x{size - 5}s1x" * k)
+            st = _PAYLOAD_STRUCTS[size, k, head, tail] = struct.Struct(
+                "<" + f"{head}x{size - head - tail}s{tail}x" * k)
         up = st.unpack_from
         step = k * size
         stop = pos + (n // k) * step
@@ -194,11 +230,178 @@ def _same_records(buf: bytes, off: int, size: int, n: int, word: bytes) -> int:
     return good
 
 
+
+# --- LZ4 runs -------------------------------------------------------------------------------
+
+class FormatPieces(dict):
+    """struct format pieces by size (``pieces[size]``), made by ``make(size)`` on first use
+    (a few thousand kept); see :func:`pieces_struct`."""
+
+    def __init__(self, make: Callable[[int], str]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, size: int) -> str:
+        if len(self) >= 4096:
+            self.clear()
+        piece = self[size] = self.make(size)
+        return piece
+
+
+#: an LZ4 record of ``f`` bytes (its frame word): the compressed bytes and the tail byte
+_LZ4_RECORD = FormatPieces(lambda f: f"4x{f - 5}sB")
+#: an LZ4 payload of ``size`` bytes: its seq field as 8 bytes
+_SEQ_FIELD = FormatPieces(lambda size: f"4x8s{size - 12}x")
+#: an LZ4 payload of ``size`` bytes: msgid and body
+_MSGID_BODY = FormatPieces(lambda size: f"i8x{size - 12}s")
+_ONE = (1).to_bytes(8, "little")        # a seq field (delta) of 1
+
+
+def pieces_struct(pieces: Callable[[int], str], sizes: Sequence[int]) -> struct.Struct:
+    """One little-endian struct.Struct of the format pieces of all ``sizes``, in order (the
+    pieces come from a dict indexed by size: one C-level pass, no Python code per size)."""
+    return struct.Struct("<" + "".join(map(pieces, sizes)))
+
+
+def seq_bytes(first: int, n: int, seqs: Sequence[int] | None) -> bytes:
+    """``n`` little-endian int64 seqs as bytes: ``first, first + 1, ...`` (``seqs`` None) or
+    ``seqs``; all must fit in int64."""
+    if seqs is None:
+        u0 = first % _U64
+        if u0 + n <= _U64:                  # no carry between lanes: one big-integer product
+            ones, ramp = _lanes(n)
+            return (u0 * ones + ramp).to_bytes(8 * n, "little")
+        seqs = range(first, first + n)
+    a = array("q", seqs)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a.tobytes()
+
+
+class Lz4Run:
+    """``count`` LZ4 records of one block, decompressed and validated (frame words, tail
+    bytes, payload sizes, seqs increasing from ``first_seq`` to ``last_seq``, all in int64).
+
+    The payload of record ``i``, ``[msgid i32][seq field i64][body]``, is
+    ``buf[offs[i]:offs[i + 1]]``: ``buf`` is the block's decompressed stream over these records
+    (one bytes object) and ``offs`` a range when all payloads have one size. The stored seq field
+    is a delta from the previous record (absolute at a block start); the seq of record ``i`` is
+    :meth:`seq` ``(i)``: ``first_seq + i`` when ``seqs`` is None (consecutive), else ``seqs[i]``.
+    Messages are built only on access (indexing, iteration, :meth:`messages`)."""
+
+    __slots__ = ("buf", "offs", "count", "first_seq", "last_seq", "seqs")
+
+    def __init__(self, buf: bytes, offs: Sequence[int], count: int, first_seq: int,
+                 last_seq: int, seqs: Sequence[int] | None) -> None:
+        self.buf, self.offs, self.count = buf, offs, count
+        self.first_seq, self.last_seq, self.seqs = first_seq, last_seq, seqs
+
+    def __repr__(self) -> str:
+        return (f"Lz4Run(count={self.count}, size={self.size or 'varying'}, seqs "
+                f"{self.first_seq}..{self.last_seq})")
+
+    @property
+    def size(self) -> int:
+        """Payload size of every record when they all have one, else 0."""
+        o = self.offs
+        return o.step if isinstance(o, range) else 0
+
+    @property
+    def body_bytes(self) -> int:
+        """Body bytes of all the records."""
+        o = self.offs
+        return o[self.count] - o[0] - 12 * self.count
+
+    def body_sizes(self) -> list[int]:
+        """Body size of each record."""
+        o = self.offs
+        if isinstance(o, range):
+            return [o.step - 12] * self.count
+        return list(map(sub, islice(o, 1, None), map((12).__add__, o)))
+
+    def seq(self, i: int) -> int:
+        """Seq of record ``i``."""
+        return self.first_seq + i if self.seqs is None else self.seqs[i]
+
+    def seq_list(self) -> Sequence[int]:
+        """The seqs of the records, in order."""
+        if self.seqs is None:
+            return range(self.first_seq, self.first_seq + self.count)
+        return self.seqs
+
+    def part(self, i: int, j: int) -> Lz4Run:
+        """Records ``i .. j-1`` (0 <= i < j <= count) as a run."""
+        seqs = self.seqs
+        return Lz4Run(self.buf, self.offs[i:j + 1], j - i, self.seq(i), self.seq(j - 1),
+                      None if seqs is None else seqs[i:j])
+
+    def msgids_bodies(self) -> tuple[list[int], list[bytes]]:
+        """(msgids, bodies) of the records, cut out by a few C-level calls."""
+        buf, o, n = self.buf, self.offs, self.count
+        o0 = o[0]
+        if isinstance(o, range):
+            size = o.step
+            ids = bytearray(4 * n)
+            for t in range(4):
+                ids[t::4] = buf[o0 + t:o0 + n * size:size]
+            a = array("i")
+            a.frombytes(ids)
+            if sys.byteorder != "little":
+                a.byteswap()
+            return a.tolist(), _payloads(buf, o0, size, n, 12, 0)
+        sizes = list(map(sub, islice(o, 1, None), o))
+        vals = pieces_struct(_MSGID_BODY.__getitem__, sizes).unpack_from(buf, o0)
+        return list(vals[0::2]), list(vals[1::2])
+
+    def payloads(self) -> list[bytes]:
+        """The payloads with absolute seqs, ``[msgid i32][seq i64][body]`` (what an
+        uncompressed record holds between its frame word and its tail)."""
+        buf, o, n = self.buf, self.offs, self.count
+        o0 = o[0]
+        if isinstance(o, range):
+            size = o.step
+            region = bytearray(buf[o0:o0 + n * size])
+            sb = seq_bytes(self.first_seq, n, self.seqs)
+            for t in range(8):
+                region[4 + t::size] = sb[t::8]
+            return _payloads(region, 0, size, n, 0, 0)
+        ids, bodies = self.msgids_bodies()
+        pack = _MSG.pack
+        return [pack(m, s) + b for m, s, b in zip(ids, self.seq_list(), bodies)]
+
+    def messages(self) -> list[Data]:
+        """The records as ``Data`` events (what :meth:`Cursor.read` returns for them)."""
+        ids, bodies = self.msgids_bodies()
+        out: list[Data] = []
+        ap, new, D = out.append, _new, Data
+        for m, s, b in zip(ids, self.seq_list(), bodies):
+            o = new(D)                              # Data(m, s, b), see _new
+            o.msgid = m
+            o.seq = s
+            o.body = b
+            o.addr = None
+            ap(o)
+        return out
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> Data:
+        """Record ``i`` as ``Data`` (negative counts from the end)."""
+        i = _index(i, self.count)
+        p = self.offs[i]
+        return Data(_MSG.unpack_from(self.buf, p)[0], self.seq(i), self.buf[p + 12:self.offs[i + 1]])
+
+    def __iter__(self) -> Iterator[Data]:
+        return iter(self.messages())
+
+
 class Cursor:
     """Walks the records of one open file descriptor (see module docstring)."""
 
     __slots__ = ("fd", "path", "B", "version", "lz4", "pos", "bs", "buf", "base", "window",
-                 "hist", "delta", "status", "last_seq", "ulen", "usize", "fresh")
+                 "hist", "delta", "status", "last_seq", "ulen", "usize", "fresh", "words",
+                 "wbuf", "deep")
 
     def __init__(self, fd: int, path: str, block: int, version: int, lz4: bool,
                  pos: int, bs: int, window: int = 256 * 1024):
@@ -213,6 +416,9 @@ class Cursor:
         self.last_seq: int | None = None
         self.ulen = 0                   # LZ4: payload size of the last record read
         self.usize = min(block, 512)    # LZ4: output bound of the fast path (grows)
+        self.words: tuple[memoryview, ...] = ()     # LZ4 runs: u32 views of wbuf (see _words)
+        self.wbuf = b""
+        self.deep = False               # LZ4: records refer back past the previous payload
 
     # -- byte access -----------------------------------------------------------------------
     def _get(self, pos: int, n: int) -> bytes:
@@ -269,22 +475,22 @@ class Cursor:
 
     def read_runs(self, out: list, limit: int) -> int:
         """:meth:`read` for the shared history: appends up to ``limit`` messages to ``out``,
-        runs of equal-size records of an uncompressed file as :class:`RecordRun` items and
-        the others as ``Data``; returns the count of messages. Stops, errors and the position
-        reached are those of :meth:`read` (LZ4 files: it is :meth:`read`)."""
-        if self.lz4:
-            return self.read(out, limit)
+        runs of equal-size records of an uncompressed file as :class:`RecordRun` items, runs
+        of LZ4 records as :class:`Lz4Run` items, and the others as ``Data``; returns the count
+        of messages. Stops, errors and the position reached are those of :meth:`read`."""
         k = limit
         self.status = OK
         self.fresh = False
         odd = _ODD
+        runs, single = ((self._lz4_runs, self._lz4_run) if self.lz4
+                        else (self._plain_runs, self._plain_run))
         while k > 0:
             if self.pos != self.bs or not self.bs:  # inside a started block: the fast paths
-                got = self._plain_runs(out, k)
+                got = runs(out, k)
                 if got:
                     odd = _ODD
-                else:                               # sizes vary: one by one for a while
-                    got = self._plain_run(out, min(k, odd), SEQ_MIN)
+                else:                               # unusual records: one by one for a while
+                    got = single(out, min(k, odd), SEQ_MIN)
                     odd = min(2 * odd, _ODD_MAX)
                 if got:
                     k -= got
@@ -408,7 +614,187 @@ class Cursor:
         return got
 
     def _lz4_run(self, out: list, k: int, min_seq: int) -> int:
-        """Fast path over the LZ4 records of the current block held in the window.
+        """Fast path over the LZ4 records of the current block held in the window: ``Data``
+        built from a :meth:`_lz4_decode` of the window (``k >= MIN_RUN``), else (and when
+        that finds nothing) :meth:`_lz4_records`."""
+        if min_seq > SEQ_MIN:
+            return self._lz4_seek_run(out, k, min_seq)
+        if k >= MIN_RUN:
+            run = self._lz4_decode(k)
+            if run is not None:
+                out += run.messages()
+                return run.count
+        return self._lz4_records(out, k)
+
+    def _lz4_runs(self, out: list, k: int) -> int:
+        """:meth:`_lz4_decode` for :meth:`read_runs`: the run goes to ``out`` as it is."""
+        run = self._lz4_decode(k) if k >= MIN_RUN else None
+        if run is None:
+            return 0
+        out.append(run)
+        return run.count
+
+    def _words(self) -> tuple[memoryview, ...]:
+        """The window's u32 words at every byte offset, as four zero-copy views of it, one
+        per alignment: the word at offset ``o`` is ``words[o & 3][o >> 2]`` (small values
+        come from the small-int cache, no allocation). Empty on big-endian machines."""
+        buf = self.buf
+        if self.wbuf is not buf:
+            if sys.byteorder != "little":
+                return ()
+            mv = memoryview(buf)
+            n = len(buf)
+            self.words = tuple(mv[a:a + max(0, n - a) // 4 * 4].cast("I") for a in range(4))
+            self.wbuf = buf
+        return self.words
+
+    def _lz4_decode(self, k: int) -> Lz4Run | None:
+        """Up to ``k`` LZ4 records of the current block held in the window, decoded as one
+        :class:`Lz4Run`; None when the next record is not an ordinary one (left to the
+        per-record paths, which report it exactly as :meth:`read` always has).
+
+        The loop per record is a frame-word walk (one table lookup, no allocation); then, in
+        bulk, one ``struct`` call cuts every compressed record and tail byte out of the window,
+        and a bare loop decompresses them, each with the previous payload as its dictionary
+        (our writer's, and the common case: an LZ4 safe decoder rejects any reference reaching
+        before the dictionary it is given, so a record that needs more fails instead of
+        decoding wrongly, and is tried again with the block's whole history; the cursor then
+        keeps doing so). Payload sizes and seq fields are checked afterwards with a fixed
+        number of C-level calls (strided slices when the sizes are equal, one ``struct``
+        otherwise); the run ends before the first record that fails any check, as the
+        per-record path would, and the history and position move past the records in it.
+        """
+        words = self._words()
+        buf, base = self.buf, self.base
+        start = off = self.pos - base
+        # records start and end by here (the last one of a block or window is left to the
+        # per-record path): the frame word after each one is in the window
+        top = min(self.bs + self.B - base - MIN_RECORD, len(buf) - 4)
+        if not words or off < 0 or off > top:
+            return None
+        fs: list[int] = []
+        ap = fs.append
+        if self.version >= 1:
+            for _ in repeat(None, k):
+                f = words[off & 3][off >> 2] ^ MARKER  # unmarked frames become huge
+                e = off + f
+                if f < 6 or e > top:
+                    break
+                ap(f)
+                off = e
+        else:
+            for _ in repeat(None, k):
+                f = words[off & 3][off >> 2]
+                e = off + f
+                if f < 6 or e > top:
+                    break
+                ap(f)
+                off = e
+        if not fs:
+            return None
+        vals = pieces_struct(_LZ4_RECORD.__getitem__, fs).unpack_from(buf, start)
+        comp = vals[0::2]
+        tails = vals[1::2]
+        if min(tails) < 0x80:                          # a torn or corrupt record: stop there
+            comp = comp[:next(i for i, t in enumerate(tails) if t < 0x80)]
+        us = self._lz4_payloads(comp)
+        n = len(us)
+        if not n:
+            return None
+        data = b"".join(us)
+        sizes = list(map(len, us))
+        size = sizes[0]
+        offs: Sequence[int]
+        if sizes.count(size) == n:                     # one payload size: strided slices
+            if size < 12:
+                return None
+            offs = range(0, (n + 1) * size, size)
+            deltas = bytearray(8 * n)
+            for t in range(8):
+                deltas[t::8] = data[4 + t::size]
+        else:
+            if min(sizes) < 12:                        # too short for a header: stop there
+                n = next(i for i, x in enumerate(sizes) if x < 12)
+                if not n:
+                    return None
+                del sizes[n:]
+            offs = list(accumulate(sizes, initial=0))
+            deltas = bytearray(b"".join(
+                pieces_struct(_SEQ_FIELD.__getitem__, sizes).unpack_from(data)))
+        first = int.from_bytes(deltas[:8], "little", signed=True) + self.delta
+        if (self.last_seq is not None and first <= self.last_seq) or first < SEQ_MIN:
+            return None
+        seqs: list[int] | None = None
+        if deltas[8:8 * n] == _ONE * (n - 1):         # consecutive seqs (one memcmp)
+            last = first + n - 1
+        else:
+            a = array("q")
+            a.frombytes(deltas[:8 * n])
+            if sys.byteorder != "little":
+                a.byteswap()
+            ds = a.tolist()
+            if min(ds[1:]) < 1:                        # a seq that does not increase: stop there
+                n = next(i for i in range(1, n) if ds[i] < 1)
+                del ds[n:]
+            ds[0] = first
+            seqs = list(accumulate(ds))
+            last = seqs[-1]
+        if last > SEQ_MAX:                             # seqs past int64: the per-record path
+            return None
+        h = self.hist
+        end = offs[n]
+        h += data if end == len(data) else memoryview(data)[:end]
+        if len(h) > 4 * HIST_KEEP:
+            del h[:-HIST_KEEP]
+        self.pos = base + (off if n == len(fs) else start + sum(fs[:n]))
+        self.delta = self.last_seq = last
+        self.ulen = sizes[n - 1]
+        return Lz4Run(data, offs[:n + 1], n, first, last, seqs)
+
+    def _lz4_payloads(self, comp: Sequence[bytes]) -> list[bytes]:
+        """Decompress the compressed records ``comp`` (in order, from the current position)
+        until the first that fails; the history is left as it was (see :meth:`_lz4_decode`)."""
+        h = self.hist
+        h0 = len(h)
+        size = self.usize
+        dec, bad = lz4.block.decompress, lz4.block.LZ4BlockError
+        us: list[bytes] = []
+        ap = us.append
+        n = len(comp)
+        i = 0
+        if not self.deep:
+            # u = dec(c, size, False, u); us.append(u) for each c, the loop run by C: each
+            # call's dictionary is the payload appended to us by the call before (the first
+            # one's is the whole history); extend keeps what was appended before an error
+            try:
+                us.extend(map(dec, comp, repeat(size), repeat(False), chain((h,), us)))
+            except bad:
+                pass
+            i = len(us)
+            if i < n:                                  # does it refer further back?
+                h += b"".join(us)
+                try:
+                    u = dec(comp[i], size, False, h)
+                except bad:
+                    del h[h0:]
+                    return us                          # no: the checked path reports it
+                self.deep = True                       # yes (TLL's writer does): from now on
+                h += u
+                ap(u)
+                i += 1
+        if i < n:
+            try:
+                for c in islice(comp, i, None):
+                    u = dec(c, size, False, h)
+                    h += u
+                    ap(u)
+            except bad:
+                pass
+        del h[h0:]
+        return us
+
+    def _lz4_records(self, out: list, k: int) -> int:
+        """Fast path over the LZ4 records of the current block held in the window, one by one.
 
         One ``lz4.block.decompress`` per record straight from the window into the block's
         history, which is the dictionary of the next one (trimmed once per call, not per
@@ -417,8 +803,6 @@ class Cursor:
         16 bytes, a torn or invalid frame, a seq out of order) stops the run and is left to
         the checked `_step`.
         """
-        if min_seq > SEQ_MIN:
-            return self._lz4_seek_run(out, k, min_seq)
         buf, base = self.buf, self.base
         off = self.pos - base
         bend = self.bs + self.B - base

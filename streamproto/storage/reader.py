@@ -8,7 +8,7 @@ Usage::
         for msg in r:                            # Data(msgid, seq, body) up to the end of data
             rec = r.decode(msg)                  # tllschema Record via stored or given scheme
         r.read(100)                              # list of what is available now (may be [])
-        r.read_runs(100)                         # the same, equal-size records as RecordRun
+        r.read_runs(100)                         # the same, runs as RecordRun / Lz4Run
         for ev in r.follow(timeout=5):           # keep reading what another process appends
             ...
 
@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 from streamproto.errors import StorageError
 from streamproto.events import Control, Data
 from streamproto.storage.base import Closeable, MetaView, follow
-from streamproto.storage.cursor import EOF, INCOMPLETE, OK, SEQ_MAX, Cursor, RecordRun
+from streamproto.storage.cursor import EOF, INCOMPLETE, OK, SEQ_MAX, Cursor, Lz4Run, RecordRun
 from streamproto.storage.format import META_MAX, FileMeta, StorageFormatError, decode_meta
 
 BATCH = 4096
@@ -263,13 +263,15 @@ class FileReader(MetaView, Closeable):
             self._stopped()
         return out
 
-    def read_runs(self, limit: int) -> list[Data | RecordRun]:
+    def read_runs(self, limit: int) -> list[Data | RecordRun | Lz4Run]:
         """:meth:`read` of up to ``limit`` messages without building a ``Data`` per record:
         stretches of equal-size records of an uncompressed file come as validated
         :class:`~streamproto.storage.cursor.RecordRun` items (positions in the read window,
-        count, first and last seq), other records as ``Data``. Same messages, order, stops
-        and errors as :meth:`read`; the position is shared with it."""
-        out: list[Data | RecordRun] = []
+        count, first and last seq), stretches of LZ4 records as
+        :class:`~streamproto.storage.cursor.Lz4Run` items (their decompressed payloads, any
+        sizes), other records as ``Data``. Same messages, order, stops and errors as
+        :meth:`read`; the position is shared with it."""
+        out: list[Data | RecordRun | Lz4Run] = []
         for m in self._pending:
             out.append(m)
             if len(out) >= limit:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from streamproto.errors import StorageError
 from streamproto.events import ROTATE, Control, Data
 from streamproto.storage.base import Closeable, follow
-from streamproto.storage.cursor import EOF, RecordRun
+from streamproto.storage.cursor import EOF, Lz4Run, RecordRun
 from streamproto.storage.reader import FileReader, load_scheme
 from streamproto.storage.writer import FileWriter, SeqError, scheme_string
 
@@ -244,7 +244,7 @@ class RotateReader(Closeable):
             if self._delivered:                  # none before the first message of an open/seek
                 yield Control("Rotate", ROTATE, 0)
 
-    def read_runs(self, limit: int) -> list[Data | RecordRun]:
+    def read_runs(self, limit: int) -> list[Data | RecordRun | Lz4Run]:
         """Up to ``limit`` data messages as :meth:`FileReader.read_runs` gives them, from the
         file being read and then the next ones, exactly as iteration walks the set (no
         ``Rotate`` controls: one call returns the messages of one file)."""
@@ -262,7 +262,7 @@ class RotateReader(Closeable):
                     continue
             self._delivered = True
             last = out[-1]
-            self._last = last.last_seq if isinstance(last, RecordRun) else last.seq
+            self._last = last.last_seq if isinstance(last, (RecordRun, Lz4Run)) else last.seq
             return out
 
     def follow(self, poll: float = 0.05, timeout: float | None = None,

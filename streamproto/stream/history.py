@@ -18,11 +18,17 @@ rotate set is served from the oldest stored message (as for ``file://``) instead
 :class:`StorageHistory` it reads each window of storage once, frames it once in the request
 channel's frame format, and gives every request positioned in it :class:`FramedRun` slices
 of the same bytes (a Sequence of messages that also exposes the framed bytes). With ``std``
-frames (the default) over uncompressed storage a window is built from the storage reader's
-:class:`~streamproto.storage.cursor.RecordRun` items, not from a ``Data`` per message: a
-stored record ``[frame u32][msgid i32][seq i64][body][tail]`` becomes the std frame
+frames (the default) a window is built from the storage reader's runs, not from a ``Data``
+per message. Uncompressed storage gives
+:class:`~streamproto.storage.cursor.RecordRun` items: a stored record
+``[frame u32][msgid i32][seq i64][body][tail]`` becomes the std frame
 ``[len u32][msgid i32][seq i64][body]`` by cutting the payloads out of the read window with
 C loops (``struct`` unpacks of many records at once) and joining them with the length word.
+LZ4 storage gives :class:`~streamproto.storage.cursor.Lz4Run` items (decompressed payloads
+``[msgid i32][seq delta i64][body]`` back to back): for equal sizes the absolute seqs are
+written into a copy of the payloads by strided slices and the copy is cut and joined the
+same way; for varying sizes one ``struct`` call unpacks every msgid and body and one packs
+every frame.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ from streamproto.config import Url
 from streamproto.errors import ProtocolError, StorageError
 from streamproto.events import Data
 from streamproto.frames import FrameFormat
-from streamproto.storage.cursor import RecordRun
+from streamproto.storage.cursor import FormatPieces, Lz4Run, RecordRun, pieces_struct
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateReader
 from streamproto.storage.openers import open_reader
@@ -45,9 +51,13 @@ __all__ = ["StorageHistory", "SharedHistory", "WindowReader", "FramedRun", "WIND
            "MAX_WINDOWS", "MAX_READERS"]
 
 Message = tuple[int, int, bytes]
+#: what the storage reader's read_runs hands out: runs and single records
+Item = Data | RecordRun | Lz4Run
+_RUNS = (RecordRun, Lz4Run)
 
 _STD_HEADER = struct.Struct("<Iiq")     # std frame: size, msgid, seq (a stored payload behind a size)
 _U32 = struct.Struct("<I")
+_STD_FRAME = FormatPieces(lambda size: f"Iiq{size}s")     # a std frame by body size
 
 #: A read stops once this many body bytes were collected (bounds a request connection's
 #: memory to its write-buffer high water plus about this, whatever the message size).
@@ -124,9 +134,9 @@ class _Reader:
         self._seen_rotations(r)
         return self._read_rotate(r, limit)
 
-    def read_runs(self, limit: int) -> list[Data | RecordRun]:
-        """:meth:`read_data` with equal-size records of uncompressed storage as
-        :class:`RecordRun` items (see :meth:`FileReader.read_runs`)."""
+    def read_runs(self, limit: int) -> list[Item]:
+        """:meth:`read_data` with runs of records as :class:`RecordRun` (uncompressed
+        storage) and :class:`Lz4Run` items (see :meth:`FileReader.read_runs`)."""
         r = self.r
         if r is None:
             return []
@@ -142,8 +152,8 @@ class _Reader:
             r.rotated()
 
     @staticmethod
-    def _sized_runs(read: Callable[[int], list[Data | RecordRun]], limit: int
-                    ) -> list[Data | RecordRun]:
+    def _sized_runs(read: Callable[[int], list[Item]], limit: int
+                    ) -> list[Item]:
         """Reads of up to ``limit`` messages in all, stopping at about :data:`BATCH_BYTES` of
         bodies (sized as :meth:`read_data` does)."""
         out = read(min(limit, _FIRST))
@@ -177,14 +187,35 @@ class _Reader:
             self.r = None
 
 
-def _measure(items: list[Data | RecordRun]) -> tuple[int, int]:
+def _measure(items: list[Item]) -> tuple[int, int]:
     """(messages, body bytes) of what :meth:`_Reader.read_runs` returned."""
-    runs = [x for x in items if type(x) is RecordRun]
-    if not runs:
-        return len(items), sum([len(x.body) for x in items if type(x) is Data])
-    singles = [x for x in items if type(x) is Data]
+    singles = [x for x in items if isinstance(x, Data)]
+    if len(singles) == len(items):
+        return len(items), sum([len(x.body) for x in singles])
+    runs = [x for x in items if isinstance(x, (RecordRun, Lz4Run))]
     return (len(singles) + sum([x.count for x in runs]),
-            sum([len(x.body) for x in singles]) + sum([x.count * x.body_size for x in runs]))
+            sum([len(x.body) for x in singles]) + sum([x.body_bytes for x in runs]))
+
+
+def _frame_lz4(x: Lz4Run, parts: list[bytes], lens: list[int]) -> None:
+    """Append the std frames of an LZ4 run to ``parts`` and their sizes to ``lens`` (no
+    Python code per message; seqs always fit: the run checked them)."""
+    size = x.size
+    if size:                                    # one size: the payloads behind one length word
+        hdr = _U32.pack(size - 12)
+        parts.append(hdr)
+        parts.append(hdr.join(x.payloads()))
+        lens += [size + 4] * x.count
+        return
+    ids, bodies = x.msgids_bodies()
+    sizes = list(map(len, bodies))
+    args: list[Any] = [None] * (4 * x.count)   # size, msgid, seq, body of every frame
+    args[0::4] = sizes
+    args[1::4] = ids
+    args[2::4] = x.seq_list()
+    args[3::4] = bodies
+    parts.append(pieces_struct(_STD_FRAME.__getitem__, sizes).pack(*args))
+    lens += map(_STD_HEADER.size.__add__, sizes)
 
 
 def _frame_std(msgs: list[Data], parts: list[bytes], lens: list[int]) -> None:
@@ -195,19 +226,19 @@ def _frame_std(msgs: list[Data], parts: list[bytes], lens: list[int]) -> None:
     lens += [h + len(d.body) for d in msgs]
 
 
-def _first_seq(x: Data | RecordRun) -> int:
-    return x.first_seq if isinstance(x, RecordRun) else x.seq
+def _first_seq(x: Item) -> int:
+    return x.first_seq if isinstance(x, _RUNS) else x.seq
 
 
-def _last_seq(x: Data | RecordRun) -> int:
-    return x.last_seq if isinstance(x, RecordRun) else x.seq
+def _last_seq(x: Item) -> int:
+    return x.last_seq if isinstance(x, _RUNS) else x.seq
 
 
-def _before(items: Sequence[Data | RecordRun], seq: int) -> list[Data | RecordRun]:
+def _before(items: Sequence[Item], seq: int) -> list[Item]:
     """The messages of ``items`` with seqs below ``seq`` (items are in seq order)."""
-    out: list[Data | RecordRun] = []
+    out: list[Item] = []
     for x in items:
-        if isinstance(x, RecordRun):
+        if isinstance(x, _RUNS):
             if x.last_seq < seq:
                 out.append(x)
                 continue
@@ -221,10 +252,10 @@ def _before(items: Sequence[Data | RecordRun], seq: int) -> list[Data | RecordRu
     return out
 
 
-def _from(items: Sequence[Data | RecordRun], seq: int) -> list[Data | RecordRun]:
+def _from(items: Sequence[Item], seq: int) -> list[Item]:
     """The messages of ``items`` with seqs ``>= seq`` (items are in seq order)."""
     for k, x in enumerate(items):
-        if isinstance(x, RecordRun):
+        if isinstance(x, _RUNS):
             if x.last_seq < seq:
                 continue
             i = bisect_left(range(x.count), seq, key=x.seq)
@@ -350,7 +381,7 @@ class SharedHistory:
         self._readers: dict[int, _Reader] = {}  # next seq -> storage reader positioned there
         self._positions: set[WindowReader] = set()   # live request readers
         self._packs: dict[int, Any] = {}        # body size -> pack of header + body
-        #: std frames are stored payloads behind a length word: windows built from RecordRuns
+        #: std frames are stored payloads behind a length word: windows built from runs
         h = frame.header
         self._runs = h is not None and frame.fields == "sms" and h.format == _STD_HEADER.format
         #: counters: windows built from storage (and the messages framed in them), windows
@@ -410,7 +441,7 @@ class SharedHistory:
         r = self._readers.pop(seq, None)
         if r is None:
             r = self._open(seq)
-        msgs: Sequence[Data | RecordRun]
+        msgs: Sequence[Item]
         try:
             while True:
                 msgs = r.read_runs(self.window) if self._runs else r.read_data(self.window)
@@ -517,26 +548,35 @@ class SharedHistory:
         return _Window(lo, n, list(accumulate(map(len, parts), initial=0)), b"".join(parts),
                        fmt, [d.seq for d in msgs[:n]], [d.msgid for d in msgs[:n]], error)
 
-    def _build_runs(self, lo: int, items: Sequence[Data | RecordRun]) -> _Window:
+    def _build_runs(self, lo: int, items: Sequence[Item]) -> _Window:
         """A window of std frames from what :meth:`_Reader.read_runs` returned: each run's
-        payloads are cut from the read window by C loops and joined behind their length
-        word (every value fits a std header: no message can fail)."""
+        payloads are cut from the read window (or the LZ4 run's decompressed payloads) by C
+        loops and joined behind their length word. Every value of a run fits a std header;
+        a single LZ4 record whose seq does not (a corrupt delta) is left to :meth:`_build`,
+        which reports it."""
         parts: list[bytes] = []
         lens: list[int] = []                    # frame sizes
         single: list[Data] = []                 # records read one by one, not framed yet
-        for x in items:
-            if isinstance(x, RecordRun):
+        try:
+            for x in items:
+                if type(x) is Data:
+                    single.append(x)
+                    continue
                 if single:
                     _frame_std(single, parts, lens)
                     single = []
-                hdr = _U32.pack(x.body_size)
-                parts.append(hdr)
-                parts.append(hdr.join(x.payloads()))
-                lens += [x.size - 1] * x.count
-            else:
-                single.append(x)
-        if single:
-            _frame_std(single, parts, lens)
+                if isinstance(x, RecordRun):
+                    hdr = _U32.pack(x.body_size)
+                    parts.append(hdr)
+                    parts.append(hdr.join(x.payloads()))
+                    lens += [x.size - 1] * x.count
+                else:
+                    _frame_lz4(cast(Lz4Run, x), parts, lens)
+            if single:
+                _frame_std(single, parts, lens)
+        except struct.error:
+            return self._build(lo, [m for x in items
+                                    for m in (x.messages() if isinstance(x, _RUNS) else [x])])
         n = len(lens)
         size = lens[0]
         offs: Sequence[int] = (range(0, (n + 1) * size, size) if lens.count(size) == n

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import tempfile
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,7 @@ from streamproto.storage import FileReader, FileWriter, RotateWriter
 from streamproto.stream.client import StreamBatch
 from streamproto.stream.history import FramedRun, SharedHistory, StorageHistory
 from tests.streamproto.netutil import run
+from tests.streamproto.storage.test_read_runs import write_tll_lz4
 from tests.streamproto.stream.stream_net import (Collector, StreamClient, StreamServer,
                                                  client_url, is_online, seed, server_url,
                                                  wait_for)
@@ -37,10 +39,10 @@ def stored_messages(n: int, first: int = 0, size: int | None = None) -> list[tup
             for s in range(first, first + n)]
 
 
-def shared_over(tmp_path, messages, frame="std", **kw):
+def shared_over(tmp_path, messages, frame="std", compression="none", **kw):
     """A SharedHistory over a write-through storage file holding ``messages``."""
     path = tmp_path / "s.dat"
-    w = FileWriter(str(path), block=64 * 1024)
+    w = FileWriter(str(path), block=64 * 1024, compression=compression)
     for m in messages:
         w.post(*m)
     hist = StorageHistory(parse_url(f"file://{path}"), w)
@@ -64,9 +66,10 @@ def drain(reader, limit=None, check=None) -> tuple[list, bytes]:
 
 @pytest.mark.parametrize("frame", ["std", "short", "tiny", "size32", "none"])
 @pytest.mark.parametrize("size", [None, 26])
-def test_readers_at_different_positions_share_each_window(tmp_path, frame, size):
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+def test_readers_at_different_positions_share_each_window(tmp_path, frame, size, compression):
     stored = stored_messages(5000, size=size)
-    sh, w = shared_over(tmp_path, stored, frame, window=300, max_windows=1000)
+    sh, w = shared_over(tmp_path, stored, frame, compression, window=300, max_windows=1000)
     fmt = frame_format(frame)
     starts = [0, 1234, 1235, 2500, 4999, 5000, 7000]
     readers = {s: sh.open_reader(s) for s in starts}
@@ -171,6 +174,7 @@ def history_plan(draw):
         "msgs": msgs,
         "version": draw(st.sampled_from([0, 1])),
         "block": draw(st.sampled_from([1024, 1500, 8192])),
+        "compression": draw(st.sampled_from(["none", "lz4"])),
         "rotate": draw(st.booleans()),
         "window": draw(st.sampled_from([7, 64, 300, 4096])),
         "starts": draw(st.lists(st.integers(0, n + 2), min_size=1, max_size=4)),
@@ -188,7 +192,7 @@ def test_windows_from_record_runs_frame_what_per_message_framing_does(tmp_path, 
     appends (and rotates), each reader gets exactly its range, in order, in both."""
     msgs = plan["msgs"]
     d = tempfile.mkdtemp(dir=tmp_path)
-    kw = {"block": plan["block"], "version": plan["version"]}
+    kw = {"block": plan["block"], "version": plan["version"], "compression": plan["compression"]}
     w: FileWriter | RotateWriter
     if plan["rotate"]:
         w = RotateWriter(f"{d}/s", **kw)
@@ -245,7 +249,8 @@ def test_windows_from_record_runs_frame_what_per_message_framing_does(tmp_path, 
 def test_window_from_record_runs_is_the_per_message_window(tmp_path, plan, limits):
     """Byte for byte and offset for offset, whatever mix of runs and single records."""
     path = f"{tempfile.mkdtemp(dir=tmp_path)}/s.dat"
-    with FileWriter(path, block=plan["block"], version=plan["version"]) as w:
+    with FileWriter(path, block=plan["block"], version=plan["version"],
+                    compression=plan["compression"]) as w:
         for m in plan["msgs"]:
             w.post(*m)
     sh = SharedHistory(StorageHistory(parse_url(f"file://{path}"), w), frame_format("std"))
@@ -438,3 +443,21 @@ async def test_rotation_and_posts_during_replay(tmp_path):
             assert seqs == list(range(s, last + 1)), s
             assert online_seq is not None
         await asyncio.gather(pm.close(), *(c.close() for c, _ in pairs))
+
+
+def test_lz4_seq_past_int64_ends_the_reader_with_its_seq(tmp_path):
+    """Regression: a stored LZ4 seq field that takes the seq past int64 (a corrupt delta) is
+    delivered by the storage reader as it is; framing it raised struct.error out of the
+    shared window (it used to crash the request), now the reader ends with its seq."""
+    path = tmp_path / "s.dat"
+    msgs = [(1, s, b"%026d" % s) for s in range(100)] + [(1, 0, b"x" * 26, (1 << 63) - 1)]
+    write_tll_lz4(path, msgs, 0, 64 * 1024, random.Random(1), ("prev",))
+    with FileReader(path) as r:
+        assert [m.seq for m in r.read()][-2:] == [99, 99 + (1 << 63) - 1]
+    hist = StorageHistory(parse_url(f"file://{path}"), SimpleNamespace())
+    r = SharedHistory(hist, frame_format("std")).open_reader(0)
+    got = []
+    with pytest.raises(StorageError, match=f"seq {99 + (1 << 63) - 1} cannot be sent"):
+        while b := r.read(30):
+            got += list(b)
+    assert got == [m[:3] for m in msgs[:100]]
