@@ -250,8 +250,9 @@ class FormatPieces(dict):
 
 #: an LZ4 record of ``f`` bytes (its frame word): the compressed bytes and the tail byte
 _LZ4_RECORD = FormatPieces(lambda f: f"4x{f - 5}sB")
-#: an LZ4 payload of ``size`` bytes: its seq field as 8 bytes
-_SEQ_FIELD = FormatPieces(lambda size: f"4x8s{size - 12}x")
+#: an LZ4 payload of ``size`` bytes from its seq field on, and the next one's msgid: the seq
+#: field (a struct over payloads back to back starts with "4x": the first msgid)
+_SEQ_FIELD = FormatPieces(lambda size: f"q{size - 8}x")
 #: an LZ4 payload of ``size`` bytes: msgid and body
 _MSGID_BODY = FormatPieces(lambda size: f"i8x{size - 12}s")
 _ONE = (1).to_bytes(8, "little")        # a seq field (delta) of 1
@@ -282,42 +283,51 @@ class Lz4Run:
     """``count`` LZ4 records of one block, decompressed and validated (frame words, tail
     bytes, payload sizes, seqs increasing from ``first_seq`` to ``last_seq``, all in int64).
 
-    The payload of record ``i``, ``[msgid i32][seq field i64][body]``, is
-    ``buf[offs[i]:offs[i + 1]]``: ``buf`` is the block's decompressed stream over these records
-    (one bytes object) and ``offs`` a range when all payloads have one size. The stored seq field
-    is a delta from the previous record (absolute at a block start); the seq of record ``i`` is
-    :meth:`seq` ``(i)``: ``first_seq + i`` when ``seqs`` is None (consecutive), else ``seqs[i]``.
-    Messages are built only on access (indexing, iteration, :meth:`messages`)."""
+    ``buf[start:]`` holds the records' payloads back to back (the block's decompressed stream
+    over them), ``[msgid i32][seq field i64][body]`` each: ``size`` bytes each, or (``size``
+    0) ``sizes[i]`` bytes for record ``i``; :attr:`offs` says where each one starts. The
+    stored seq field is a delta from the previous record (absolute at a block start) and is
+    not read from here: the seq of record ``i`` is :meth:`seq` ``(i)``, ``first_seq + i`` when
+    ``seqs`` is None (consecutive), else ``seqs[i]``. Messages are built only on access
+    (indexing, iteration, :meth:`messages`)."""
 
-    __slots__ = ("buf", "offs", "count", "first_seq", "last_seq", "seqs")
+    __slots__ = ("buf", "start", "size", "sizes", "count", "first_seq", "last_seq", "seqs",
+                 "_offs")
 
-    def __init__(self, buf: bytes, offs: Sequence[int], count: int, first_seq: int,
-                 last_seq: int, seqs: Sequence[int] | None) -> None:
-        self.buf, self.offs, self.count = buf, offs, count
-        self.first_seq, self.last_seq, self.seqs = first_seq, last_seq, seqs
+    def __init__(self, buf: bytes, start: int, size: int, sizes: list[int] | None, count: int,
+                 first_seq: int, last_seq: int, seqs: Sequence[int] | None) -> None:
+        self.buf, self.start, self.size, self.sizes = buf, start, size, sizes
+        self.count, self.first_seq, self.last_seq, self.seqs = count, first_seq, last_seq, seqs
+        self._offs: Sequence[int] | None = None
 
     def __repr__(self) -> str:
         return (f"Lz4Run(count={self.count}, size={self.size or 'varying'}, seqs "
                 f"{self.first_seq}..{self.last_seq})")
 
     @property
-    def size(self) -> int:
-        """Payload size of every record when they all have one, else 0."""
-        o = self.offs
-        return o.step if isinstance(o, range) else 0
+    def offs(self) -> Sequence[int]:
+        """Where each payload starts in ``buf`` (``count + 1`` items: the last is the end)."""
+        o = self._offs
+        if o is None:
+            size, n = self.size, self.count
+            if size:
+                o = range(self.start, self.start + (n + 1) * size, size)
+            else:
+                o = list(accumulate(self.sizes or (), initial=self.start))
+            self._offs = o
+        return o
 
     @property
     def body_bytes(self) -> int:
         """Body bytes of all the records."""
-        o = self.offs
-        return o[self.count] - o[0] - 12 * self.count
+        n = self.count
+        return (self.size * n if self.size else sum(self.sizes or ())) - 12 * n
 
     def body_sizes(self) -> list[int]:
         """Body size of each record."""
-        o = self.offs
-        if isinstance(o, range):
-            return [o.step - 12] * self.count
-        return list(map(sub, islice(o, 1, None), map((12).__add__, o)))
+        if self.size:
+            return [self.size - 12] * self.count
+        return list(map((-12).__add__, self.sizes or ()))
 
     def seq(self, i: int) -> int:
         """Seq of record ``i``."""
@@ -331,16 +341,26 @@ class Lz4Run:
 
     def part(self, i: int, j: int) -> Lz4Run:
         """Records ``i .. j-1`` (0 <= i < j <= count) as a run."""
-        seqs = self.seqs
-        return Lz4Run(self.buf, self.offs[i:j + 1], j - i, self.seq(i), self.seq(j - 1),
-                      None if seqs is None else seqs[i:j])
+        seqs, sizes = self.seqs, self.sizes
+        return Lz4Run(self.buf, self.offs[i], self.size, None if sizes is None else sizes[i:j],
+                      j - i, self.seq(i), self.seq(j - 1), None if seqs is None else seqs[i:j])
+
+    def msgid_body_pairs(self) -> tuple[int | bytes, ...]:
+        """``(msgid, body, msgid, body, ...)`` of the records (varying sizes: one ``struct``
+        unpack)."""
+        if self.size:
+            ids, bodies = self.msgids_bodies()
+            pairs: list[int | bytes] = [0] * (2 * self.count)
+            pairs[0::2] = ids
+            pairs[1::2] = bodies
+            return tuple(pairs)
+        return pieces_struct(_MSGID_BODY.__getitem__, self.sizes or ()).unpack_from(self.buf,
+                                                                                 self.start)
 
     def msgids_bodies(self) -> tuple[list[int], list[bytes]]:
         """(msgids, bodies) of the records, cut out by a few C-level calls."""
-        buf, o, n = self.buf, self.offs, self.count
-        o0 = o[0]
-        if isinstance(o, range):
-            size = o.step
+        buf, n, o0, size = self.buf, self.count, self.start, self.size
+        if size:
             ids = bytearray(4 * n)
             for t in range(4):
                 ids[t::4] = buf[o0 + t:o0 + n * size:size]
@@ -349,17 +369,14 @@ class Lz4Run:
             if sys.byteorder != "little":
                 a.byteswap()
             return a.tolist(), _payloads(buf, o0, size, n, 12, 0)
-        sizes = list(map(sub, islice(o, 1, None), o))
-        vals = pieces_struct(_MSGID_BODY.__getitem__, sizes).unpack_from(buf, o0)
-        return list(vals[0::2]), list(vals[1::2])
+        pairs = self.msgid_body_pairs()
+        return list(pairs[0::2]), list(pairs[1::2])  # type: ignore[arg-type]  # by position
 
     def payloads(self) -> list[bytes]:
         """The payloads with absolute seqs, ``[msgid i32][seq i64][body]`` (what an
         uncompressed record holds between its frame word and its tail)."""
-        buf, o, n = self.buf, self.offs, self.count
-        o0 = o[0]
-        if isinstance(o, range):
-            size = o.step
+        buf, n, o0, size = self.buf, self.count, self.start, self.size
+        if size:
             region = bytearray(buf[o0:o0 + n * size])
             sb = seq_bytes(self.first_seq, n, self.seqs)
             for t in range(8):
@@ -389,8 +406,9 @@ class Lz4Run:
     def __getitem__(self, i: int) -> Data:
         """Record ``i`` as ``Data`` (negative counts from the end)."""
         i = _index(i, self.count)
-        p = self.offs[i]
-        return Data(_MSG.unpack_from(self.buf, p)[0], self.seq(i), self.buf[p + 12:self.offs[i + 1]])
+        o = self.offs
+        p = o[i]
+        return Data(_MSG.unpack_from(self.buf, p)[0], self.seq(i), self.buf[p + 12:o[i + 1]])
 
     def __iter__(self) -> Iterator[Data]:
         return iter(self.messages())
@@ -443,6 +461,7 @@ class Cursor:
     def _stop(self, status: int) -> int:
         self.status = status
         self.buf = b""          # stale after EOF: re-read on the next attempt
+        self.words, self.wbuf = (), b""
         return -1
 
     # -- reading ---------------------------------------------------------------------------
@@ -702,54 +721,64 @@ class Cursor:
         if not n:
             return None
         data = b"".join(us)
-        sizes = list(map(len, us))
-        size = sizes[0]
-        offs: Sequence[int]
-        if sizes.count(size) == n:                     # one payload size: strided slices
+        lens = list(map(len, us))
+        size = lens[0]
+        sizes: list[int] | None = None                 # payload sizes, when they vary
+        ds: list[int] | tuple[int, ...] | None = None  # seq fields, when not consecutive
+        if lens.count(size) == n:                      # one payload size: strided slices
             if size < 12:
                 return None
-            offs = range(0, (n + 1) * size, size)
-            deltas = bytearray(8 * n)
+            fields = bytearray(8 * n)
             for t in range(8):
-                deltas[t::8] = data[4 + t::size]
+                fields[t::8] = data[4 + t::size]
+            if fields[8:] != _ONE * (n - 1):           # not consecutive seqs (one memcmp)
+                a = array("q")
+                a.frombytes(fields)
+                if sys.byteorder != "little":
+                    a.byteswap()
+                ds = a.tolist()
+            d0 = int.from_bytes(fields[:8], "little", signed=True)
         else:
+            sizes = lens
             if min(sizes) < 12:                        # too short for a header: stop there
                 n = next(i for i, x in enumerate(sizes) if x < 12)
                 if not n:
                     return None
                 del sizes[n:]
-            offs = list(accumulate(sizes, initial=0))
-            deltas = bytearray(b"".join(
-                pieces_struct(_SEQ_FIELD.__getitem__, sizes).unpack_from(data)))
-        first = int.from_bytes(deltas[:8], "little", signed=True) + self.delta
+            size = 0
+            ds = struct.Struct("<4x" + "".join(map(_SEQ_FIELD.__getitem__, sizes))).unpack_from(
+                data + b"\0\0\0\0")
+            d0 = ds[0]
+            if ds.count(1) - (d0 == 1) == n - 1:       # consecutive seqs
+                ds = None
+        first = d0 + self.delta
         if (self.last_seq is not None and first <= self.last_seq) or first < SEQ_MIN:
             return None
         seqs: list[int] | None = None
-        if deltas[8:8 * n] == _ONE * (n - 1):         # consecutive seqs (one memcmp)
+        if ds is None:
             last = first + n - 1
         else:
-            a = array("q")
-            a.frombytes(deltas[:8 * n])
-            if sys.byteorder != "little":
-                a.byteswap()
-            ds = a.tolist()
-            if min(ds[1:]) < 1:                        # a seq that does not increase: stop there
+            if min(ds[1:n]) < 1:                       # a seq that does not increase: stop there
                 n = next(i for i in range(1, n) if ds[i] < 1)
-                del ds[n:]
-            ds[0] = first
-            seqs = list(accumulate(ds))
+            seqs = list(accumulate(islice(ds, 1, n), initial=first))
             last = seqs[-1]
         if last > SEQ_MAX:                             # seqs past int64: the per-record path
             return None
         h = self.hist
-        end = offs[n]
+        if sizes is None:
+            end = n * size
+            self.ulen = size
+        else:
+            if n < len(sizes):
+                del sizes[n:]
+            end = sum(sizes)
+            self.ulen = sizes[-1]
         h += data if end == len(data) else memoryview(data)[:end]
         if len(h) > 4 * HIST_KEEP:
             del h[:-HIST_KEEP]
         self.pos = base + (off if n == len(fs) else start + sum(fs[:n]))
         self.delta = self.last_seq = last
-        self.ulen = sizes[n - 1]
-        return Lz4Run(data, offs[:n + 1], n, first, last, seqs)
+        return Lz4Run(data, 0, size, sizes, n, first, last, seqs)
 
     def _lz4_payloads(self, comp: Sequence[bytes]) -> list[bytes]:
         """Decompress the compressed records ``comp`` (in order, from the current position)

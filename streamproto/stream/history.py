@@ -27,8 +27,8 @@ C loops (``struct`` unpacks of many records at once) and joining them with the l
 LZ4 storage gives :class:`~streamproto.storage.cursor.Lz4Run` items (decompressed payloads
 ``[msgid i32][seq delta i64][body]`` back to back): for equal sizes the absolute seqs are
 written into a copy of the payloads by strided slices and the copy is cut and joined the
-same way; for varying sizes one ``struct`` call unpacks every msgid and body and one packs
-every frame.
+same way; for varying sizes one ``struct`` call unpacks every msgid and body, a ``map`` packs
+the headers in their place and one join makes the frames.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from streamproto.config import Url
 from streamproto.errors import ProtocolError, StorageError
 from streamproto.events import Data
 from streamproto.frames import FrameFormat
-from streamproto.storage.cursor import FormatPieces, Lz4Run, RecordRun, pieces_struct
+from streamproto.storage.cursor import Lz4Run, RecordRun
 from streamproto.storage.reader import FileReader
 from streamproto.storage.rotate import RotateReader
 from streamproto.storage.openers import open_reader
@@ -57,7 +57,6 @@ _RUNS = (RecordRun, Lz4Run)
 
 _STD_HEADER = struct.Struct("<Iiq")     # std frame: size, msgid, seq (a stored payload behind a size)
 _U32 = struct.Struct("<I")
-_STD_FRAME = FormatPieces(lambda size: f"Iiq{size}s")     # a std frame by body size
 
 #: A read stops once this many body bytes were collected (bounds a request connection's
 #: memory to its write-buffer high water plus about this, whatever the message size).
@@ -207,14 +206,10 @@ def _frame_lz4(x: Lz4Run, parts: list[bytes], lens: list[int]) -> None:
         parts.append(hdr.join(x.payloads()))
         lens += [size + 4] * x.count
         return
-    ids, bodies = x.msgids_bodies()
-    sizes = list(map(len, bodies))
-    args: list[Any] = [None] * (4 * x.count)   # size, msgid, seq, body of every frame
-    args[0::4] = sizes
-    args[1::4] = ids
-    args[2::4] = x.seq_list()
-    args[3::4] = bodies
-    parts.append(pieces_struct(_STD_FRAME.__getitem__, sizes).pack(*args))
+    frames = list(x.msgid_body_pairs())         # msgid, body, msgid, body, ...
+    sizes = x.body_sizes()
+    frames[0::2] = map(_STD_HEADER.pack, sizes, frames[0::2], x.seq_list())   # the headers
+    parts.append(b"".join(frames))              # type: ignore[arg-type]  # all bytes now
     lens += map(_STD_HEADER.size.__add__, sizes)
 
 

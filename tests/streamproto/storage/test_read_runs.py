@@ -260,11 +260,12 @@ def test_increasing_prefix(seqs):
 
 @SETTINGS
 @given(msgs=stored(max_n=300), rotations=st.lists(st.integers(0, 300), max_size=5),
-       limits=LIMITS, start=st.none() | st.integers(0, 300))
-def test_rotate_set_same_as_iteration(tmp_path, msgs, rotations, limits, start):
+       limits=LIMITS, start=st.none() | st.integers(0, 300),
+       compression=st.sampled_from(["none", "lz4"]))
+def test_rotate_set_same_as_iteration(tmp_path, msgs, rotations, limits, start, compression):
     """RotateReader.read_runs gives the data messages iteration gives, across files."""
     d = tempfile.mkdtemp(dir=tmp_path)
-    w = RotateWriter(f"{d}/s", block=1024)
+    w = RotateWriter(f"{d}/s", block=1024, compression=compression)
     rot = set(rotations)
     for i, m in enumerate(msgs):
         if i in rot:
@@ -390,7 +391,8 @@ def write_tll_lz4(path, msgs, version, block, rnd, dicts=("prev", "history", "no
     """An LZ4 file laid out as TLL's writer does it: each record compressed with a dictionary
     drawn from ``dicts`` (the previous payload, up to 64 KiB of the block's history, or none),
     records may end in a block's last 16 bytes, seq fields are deltas after a block's first
-    record. A message ``(msgid, seq, body, field)`` stores ``field`` as its seq field."""
+    record. A message ``(msgid, seq, body, field)`` stores ``field`` as its seq field, or
+    as its whole payload when it is bytes."""
     write_lz4(path, [], version, block)
     with FileReader(path) as r:
         size = r.meta.size
@@ -403,9 +405,14 @@ def write_tll_lz4(path, msgs, version, block, rnd, dicts=("prev", "history", "no
              else lz4.block.compress(payload, store_size=False))
         return struct.pack("<I", (5 + len(c)) | mark) + c + b"\x80"
 
+    def make(msgid: int, field: int, body: bytes, raw: list) -> bytes:
+        if raw and isinstance(raw[0], bytes):
+            return raw[0]
+        return struct.pack("<iq", msgid, (raw or [field])[0]) + body
+
     for msgid, seq, body, *field in msgs:
         delta = (seq - last + (1 << 63)) % (1 << 64) - (1 << 63)     # wraps after a bad field
-        payload = struct.pack("<iq", msgid, (field or [delta if hist else seq])[0]) + body
+        payload = make(msgid, delta if hist else seq, body, field)
         d = {"prev": prev, "history": hist[-65536:], "none": b""}[rnd.choice(dicts)]
         rec = record(payload, d)
         if len(raw) + len(rec) > bs + block:           # next block: absolute seq, no dictionary
@@ -413,14 +420,15 @@ def write_tll_lz4(path, msgs, version, block, rnd, dicts=("prev", "history", "no
             raw += b"\xff" * 4 + bytes(left - 4) if left >= 5 else bytes(left)
             bs += block
             raw += struct.pack("<I", 5 | mark) + b"\x80"
-            payload = struct.pack("<iq", msgid, (field or [seq])[0]) + body
+            payload = make(msgid, seq, body, field)
             rec = record(payload, b"")
             hist = b""
         raw += rec
         hist += payload
         prev = payload
-        stored = struct.unpack_from("<q", payload, 4)[0]
-        last = last + stored if len(hist) > len(payload) else stored    # as a reader sees it
+        if len(payload) >= 12:
+            stored = struct.unpack_from("<q", payload, 4)[0]
+            last = last + stored if len(hist) > len(payload) else stored  # as a reader sees it
     path.write_bytes(bytes(raw))
 
 
@@ -544,6 +552,12 @@ def test_lz4_torn_and_corrupt_records(tmp_path, msgs, version, block, tll, data)
         i = data.draw(st.integers(0, len(msgs) - 1), label="at")
         field = data.draw(st.sampled_from([0, -1, -(1 << 63), (1 << 63) - 1]), label="field")
         msgs = [*msgs[:i], (*msgs[i], field), *msgs[i + 1:]]
+        tll = True
+    if msgs and data.draw(st.booleans(), label="short"):   # payloads shorter than a header
+        i = data.draw(st.integers(0, len(msgs) - 1), label="at")
+        k = data.draw(st.sampled_from([1, 3, MIN_RUN, 40]), label="how many")
+        raw = bytes(range(data.draw(st.integers(0, 11), label="size")))
+        msgs = [*msgs[:i], *((*m[:3], raw) for m in msgs[i:i + k]), *msgs[i + k:]]
         tll = True
     if tll:
         write_tll_lz4(path, msgs, version, block, rnd)
