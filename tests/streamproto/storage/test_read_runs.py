@@ -164,6 +164,17 @@ def test_file_appended_while_read(tmp_path, msgs, version, block, cuts, limits):
         assert expand(b.read_runs(1 << 30)) == plain(a.read())
 
 
+def mutate_bytes(raw: bytearray, data, pos: int, kind: str) -> bool:
+    """Apply a "zero" (40 bytes) or "byte" mutation at ``pos``; False for any other kind."""
+    if kind == "zero":
+        raw[pos:pos + 40] = bytes(len(raw[pos:pos + 40]))
+    elif kind == "byte":
+        raw[pos] = data.draw(st.integers(0, 255), label="value")
+    else:
+        return False
+    return True
+
+
 @SETTINGS
 @given(msgs=stored(max_n=200), version=st.sampled_from([0, 1]),
        block=st.sampled_from([1024, 4096]), data=st.data())
@@ -181,11 +192,7 @@ def test_torn_and_corrupt_records(tmp_path, msgs, version, block, data):
         if kind == "cut":
             del raw[pos:]
             break
-        if kind == "zero":
-            raw[pos:pos + 40] = bytes(len(raw[pos:pos + 40]))
-        elif kind == "byte":
-            raw[pos] = data.draw(st.integers(0, 255), label="value")
-        else:                               # a seq that does not increase, in a run
+        if not mutate_bytes(raw, data, pos, kind):  # a seq that does not increase, in a run
             with FileReader(path) as r:
                 c = r._cursor
                 out: list = []
@@ -573,11 +580,7 @@ def test_lz4_torn_and_corrupt_records(tmp_path, msgs, version, block, tll, data)
         if kind == "cut":
             del raw[pos:]
             break
-        if kind == "zero":
-            raw[pos:pos + 40] = bytes(len(raw[pos:pos + 40]))
-        elif kind == "byte":
-            raw[pos] = data.draw(st.integers(0, 255), label="value")
-        else:
+        if not mutate_bytes(raw, data, pos, kind):
             raw[pos:pos + 4] = data.draw(st.binary(min_size=4, max_size=4), label="word")[:len(raw) - pos]
     path.write_bytes(bytes(raw))
     check_lz4(path, data.draw(LIMITS, label="limits"))
