@@ -149,17 +149,20 @@ class PubRing:
         n = len(messages)
         lens = [len(m[2]) for m in messages]
         size = lens[0] if n else 0
-        try:
-            if n and lens.count(size) == n:     # fixed-size messages: one struct call each
-                if 16 + size > self.half:
-                    self._too_large(size, messages[0][1])
-                pack = self._packs.get(size)
-                if pack is None:
-                    if len(self._packs) > 64:
-                        self._packs.clear()
-                    pack = self._packs[size] = struct.Struct(f"<Iiq{size}s").pack
+        if n and lens.count(size) == n:         # fixed-size messages: one struct call each
+            if 16 + size > self.half:
+                self._too_large(size, messages[0][1])
+            pack = self._packs.get(size)
+            if pack is None:
+                if len(self._packs) > 64:
+                    self._packs.clear()
+                pack = self._packs[size] = struct.Struct(f"<Iiq{size}s").pack
+            try:
                 return (b"".join([pack(size, m, s, b) for m, s, b in messages]),
                         range(0, (n + 1) * (16 + size), 16 + size))
+            except struct.error:
+                pass        # a body struct's "s" does not take (a memoryview), or a bad header
+        try:
             if n and max(lens) + 16 > self.half:
                 big = max(lens)
                 self._too_large(big, messages[lens.index(big)][1])

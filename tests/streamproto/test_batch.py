@@ -127,6 +127,18 @@ def test_ring_push_many_is_push_one_by_one(size, uniform):
         assert ring_state(a) == ring_state(b)
 
 
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_ring_push_many_takes_any_bytes_like_body(kind):
+    """Equal-size bodies that are not bytes (the fixed-size struct's "s" refuses a memoryview)
+    are stored as bytes bodies are."""
+    a, b = PubRing(4096), PubRing(4096)
+    batch = [(1, s, bytes([s]) * 26) for s in range(20)]
+    for m in batch:
+        a.push(*m)
+    b.push_many([(m, s, kind(body)) for m, s, body in batch])
+    assert ring_state(a) == ring_state(b)
+
+
 def test_ring_push_many_refuses_whole_batch():
     r = PubRing(1024)
     r.push(1, 0, b"keep")
