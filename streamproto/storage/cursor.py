@@ -40,7 +40,7 @@ import sys
 from array import array
 from dataclasses import fields
 from itertools import accumulate, chain, islice, repeat
-from operator import lt, sub
+from operator import lt
 from typing import Callable, Iterator, Sequence
 
 import lz4.block
@@ -464,6 +464,14 @@ class Cursor:
         self.words, self.wbuf = (), b""
         return -1
 
+    def _span(self, head: int) -> tuple[int, int, int]:
+        """Where a fast path stands in the window: the position's offset in it, the last
+        offset a record may start at (its first ``head`` bytes in the window, a whole minimal
+        record in the block) and where records must end (the block's or the window's end)."""
+        base, n = self.base, len(self.buf)
+        bend = self.bs + self.B - base
+        return self.pos - base, min(bend - MIN_RECORD, n - head), min(bend, n)
+
     # -- reading ---------------------------------------------------------------------------
     def read(self, out: list, limit: int, min_seq: int = SEQ_MIN) -> int:
         """Append up to ``limit`` messages with ``seq >= min_seq`` to ``out``; returns the count.
@@ -569,10 +577,7 @@ class Cursor:
         if min_seq > SEQ_MIN:
             return self._plain_seek_run(out, k, min_seq)
         buf, base = self.buf, self.base
-        off = self.pos - base
-        bend = self.bs + self.B - base
-        top = min(bend - MIN_RECORD, len(buf) - 16)    # a record may start up to here
-        lim = min(bend, len(buf))                      # and must end by here
+        off, top, lim = self._span(16)
         if off < 0 or off > top:
             return 0
         mask = MARKER if self.version >= 1 else 0      # v1: unmarked frames become huge
@@ -685,10 +690,10 @@ class Cursor:
         """
         words = self._words()
         buf, base = self.buf, self.base
-        start = off = self.pos - base
-        # records start and end by here (the last one of a block or window is left to the
+        # records start and end by ``top`` (the last one of a block or window is left to the
         # per-record path): the frame word after each one is in the window
-        top = min(self.bs + self.B - base - MIN_RECORD, len(buf) - 4)
+        start, top, _ = self._span(4)
+        off = start
         if not words or off < 0 or off > top:
             return None
         fs: list[int] = []
@@ -833,10 +838,7 @@ class Cursor:
         the checked `_step`.
         """
         buf, base = self.buf, self.base
-        off = self.pos - base
-        bend = self.bs + self.B - base
-        top = min(bend - MIN_RECORD, len(buf) - 4)     # a record may start up to here
-        lim = min(bend, len(buf))                      # and must end by here
+        off, top, lim = self._span(4)
         if off < 0 or off > top:
             return 0
         mask = MARKER if self.version >= 1 else 0      # v1: unmarked frames become huge
