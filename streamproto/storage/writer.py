@@ -119,17 +119,28 @@ def scheme_string(scheme: Any) -> str:
     return load_scheme(scheme).dump("yamls+gz")
 
 
-def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
-    """Write all of ``data`` at ``offset``, continuing short writes (OSError on failure)."""
+def _pwrite_from(fd: int, data: bytes | bytearray | memoryview, offset: int, done: int
+                 ) -> tuple[int, OSError | None]:
+    """Write ``data[done:]`` at ``offset + done``, continuing short writes; returns how many
+    bytes of ``data`` are stored in all and the error that stopped it (None: all of them)."""
     n = len(data)
-    done = os.pwrite(fd, data, offset)
-    if done != n:
+    try:
         with memoryview(data) as v:
             while done < n:
                 k = os.pwrite(fd, v[done:], offset + done)
                 if k <= 0:
                     raise OSError(errno.EIO, "write stored no bytes")
                 done += k
+    except OSError as e:
+        return done, e
+    return done, None
+
+
+def _pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset``, continuing short writes (OSError on failure)."""
+    err = _pwrite_from(fd, data, offset, 0)[1]
+    if err is not None:
+        raise err
 
 
 def _last_payload(c: Cursor) -> bytes | None:
@@ -506,21 +517,13 @@ class FileWriter(MetaView, Closeable):
     def _write_rest(self, rec: bytes, pos: int, seq: int, done: int, err: OSError | None) -> None:
         """A direct write of one record came back short (``done`` bytes) or failed (``err``):
         continue it, or cut what reached the file and raise StorageWriteError."""
-        n = len(rec)
-        try:
-            if err is not None:
-                raise err
-            with memoryview(rec) as v:
-                while done < n:
-                    k = os.pwrite(self._fd, v[done:], pos + done)
-                    if k <= 0:
-                        raise OSError(errno.EIO, "write stored no bytes")
-                    done += k
-        except OSError as e:
+        if err is None:
+            done, err = _pwrite_from(self._fd, rec, pos, done)
+        if err is not None:
             self._cut(pos, done)
-            raise StorageWriteError(f"{self.path}: seq {seq} not stored: {e.strerror or e} "
-                                    f"(writing {n} bytes at offset {pos}); {self._holds()}",
-                                    self.path, 1, self.last_seq) from None
+            raise StorageWriteError(f"{self.path}: seq {seq} not stored: {err.strerror or err} "
+                                    f"(writing {len(rec)} bytes at offset {pos}); "
+                                    f"{self._holds()}", self.path, 1, self.last_seq) from None
 
     def _try_reserve(self, end: int) -> None:
         try:
@@ -678,19 +681,9 @@ class FileWriter(MetaView, Closeable):
                 mm[pos + 4:end] = v[4:]
                 mm[pos:pos + 4] = v[:4]  # the frame word last: readers never see half a record
         else:
-            fd = self._fd
-            done = 0
-            try:
-                done = os.pwrite(fd, w, pos)
-                if done != n:                   # a short write: continue it
-                    with memoryview(w) as v:
-                        while done < n:
-                            k = os.pwrite(fd, v[done:], pos + done)
-                            if k <= 0:
-                                raise OSError(errno.EIO, "write stored no bytes")
-                            done += k
-            except OSError as e:
-                self._salvage(e, f"writing {n} bytes at offset {pos}", done)
+            done, err = _pwrite_from(self._fd, w, pos, 0)
+            if err is not None:
+                self._salvage(err, f"writing {n} bytes at offset {pos}", done)
             if end > self._fsize:
                 self._fsize = end
         self._wpos = end
