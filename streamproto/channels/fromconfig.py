@@ -69,12 +69,7 @@ def _items(cfg: Config, path: str) -> list[Config]:
         if cfg.value() == "":
             return []
         raise FieldValueError(path, f"expected a list, got {cfg.value()!r}")
-    out = []
-    for key in cfg.keys():
-        node = cfg.sub(key)
-        assert node is not None
-        out.append(node)
-    return out
+    return cfg.children()
 
 
 def _value(t: WireType, cfg: Config, strict: bool, path: str) -> Any:

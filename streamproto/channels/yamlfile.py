@@ -84,12 +84,7 @@ class YamlChannel(Channel):
     def read_messages(self) -> list[Config]:
         """The message list (file read now, or the inline ``config``); ConfigError when unreadable."""
         cfg = self.inline if self.inline is not None else load(self.filename)
-        items = []
-        for key in cfg.keys():
-            node = cfg.sub(key)
-            assert node is not None
-            items.append(node)
-        return items
+        return cfg.children()
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Read the file, go Active and start delivering its messages."""

@@ -93,6 +93,10 @@ class Config:
     def items(self) -> list[tuple[str, "Config"]]:
         return list(self._target()._kids.items())
 
+    def children(self) -> list["Config"]:
+        """The direct children in order, each followed through links (what ``sub`` gives)."""
+        return [k._target() for k in self._target()._kids.values()]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
