@@ -17,6 +17,7 @@ from streamproto.errors import LocalProtocolError, ProtocolError
 from streamproto.stream import protocol as P
 from streamproto.stream.client import StreamClientCore
 from streamproto.stream.client_state import FAST_PATHS, TRANSITIONS, ClientInput, ClientState
+from .transitions import record
 
 S, I = ClientState, ClientInput
 Call = Callable[[StreamClientCore], object]
@@ -98,21 +99,6 @@ def build(setup: str) -> StreamClientCore:
         call(c)
     assert c.state is state, setup
     return c
-
-
-def record(c: StreamClientCore) -> list[tuple[ClientState, ClientInput, ClientState]]:
-    """Instrument ``c._transition``: every transition it takes, in order."""
-    log: list[tuple[ClientState, ClientInput, ClientState]] = []
-    take = c._transition
-
-    def recording(inp: ClientInput) -> ClientState:
-        before = c.state
-        new = take(inp)
-        log.append((before, inp, new))
-        return new
-
-    c._transition = recording  # type: ignore[method-assign]
-    return log
 
 
 def test_table_is_complete_and_readable():

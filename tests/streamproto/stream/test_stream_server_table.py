@@ -17,6 +17,8 @@ from streamproto.stream.server import Disconnect, MemoryHistory, RequestSession,
 from streamproto.stream.server_state import (FAST_PATHS, SESSION_TRANSITIONS, SessionInput,
                                              SessionState)
 
+from .transitions import record
+
 S, I = SessionState, SessionInput
 STORED = [(10, 10, b"aaa"), (10, 20, b"bbb"), (10, 30, b"ccc")]
 Call = Callable[[RequestSession], object]
@@ -65,20 +67,6 @@ def build(state: SessionState, broken: bool = False) -> RequestSession:
         call(c)
     assert c.state is state
     return c
-
-
-def record(c: RequestSession) -> list:
-    log: list = []
-    take = c._transition
-
-    def recording(inp: SessionInput) -> SessionState:
-        before = c.state
-        new = take(inp)
-        log.append((before, inp, new))
-        return new
-
-    c._transition = recording  # type: ignore[method-assign]
-    return log
 
 
 def test_table_is_complete():
