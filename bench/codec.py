@@ -21,17 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 import tllschema  # noqa: E402
 from tllschema import codec  # noqa: E402
+from benchutil import TRANSACTION_SCHEME, TRANSACTION_VALUE  # noqa: E402
 
-SCHEME = """yamls://
-- name: Transaction
-  id: 10
-  fields:
-    - {name: time, type: int64, options.type: time_point, options.resolution: ns}
-    - {name: id, type: int64}
-    - {name: price, type: int64, options.type: fixed2}
-    - {name: count, type: uint16}
-"""
-VALUE = {"time": 1725890781038702405, "id": 11, "price": "97.21", "count": 45}
+SCHEME, VALUE = TRANSACTION_SCHEME, TRANSACTION_VALUE
 
 
 def measure(fn, repeat: int) -> float:

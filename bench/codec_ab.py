@@ -16,22 +16,17 @@ import timeit
 from pathlib import Path
 from typing import Callable
 
+from benchutil import TRANSACTION_SCHEME, TRANSACTION_VALUE
+
 ROOT = Path(__file__).resolve().parents[1]
-SCHEME = """yamls://
-- name: Transaction
-  id: 10
-  fields:
-    - {name: time, type: int64, options.type: time_point, options.resolution: ns}
-    - {name: id, type: int64}
-    - {name: price, type: int64, options.type: fixed2}
-    - {name: count, type: uint16}
+SCHEME = TRANSACTION_SCHEME + """\
 - name: Lists
   id: 11
   fields:
     - {name: v, type: '*int32'}
     - {name: t, type: '*int64', options.type: time_point, options.resolution: us}
 """
-VALUE = {"time": 1725890781038702405, "id": 11, "price": "97.21", "count": 45}
+VALUE = TRANSACTION_VALUE
 LISTS = {"v": list(range(100)), "t": list(range(1000, 1100))}
 
 
