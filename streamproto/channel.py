@@ -313,6 +313,11 @@ class Channel:
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         raise NotImplementedError
 
+    def _check_can_open(self) -> None:
+        """ChannelError unless the channel is Closed or in Error (where every open starts)."""
+        if self.state not in (CLOSED, ERROR):
+            raise ChannelError(f"{self.name}: open in state {self.state}")
+
     async def close(self) -> None:
         """Closing, the channel's own teardown (:meth:`_shutdown`), then Closed."""
         if self.state == CLOSED:

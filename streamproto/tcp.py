@@ -372,8 +372,7 @@ class TcpServer(_FramedMixin):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Bind and listen; the bound addresses (real port for port 0) are in :attr:`addresses`."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         self._set_state(OPENING)
         loop = asyncio.get_running_loop()
         try:
@@ -509,8 +508,7 @@ class TcpClient(_FramedMixin):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Connect; raises ChannelError (state Error) when the server is not there."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         self._set_state(OPENING)
         timeout = self.param("timeout", None, duration_seconds)
         try:

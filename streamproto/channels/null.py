@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from streamproto.channel import Channel
-from streamproto.errors import ChannelError
-from streamproto.events import ACTIVE, CLOSED, ERROR, OPENING
+from streamproto.events import ACTIVE, OPENING
 from streamproto.registry import register_protocol
 
 __all__ = ["NullChannel"]
@@ -17,8 +16,7 @@ class NullChannel(Channel):
     PREFIX = "null"
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         self.open_params(params)
         self._ended = False
         self._set_state(OPENING)

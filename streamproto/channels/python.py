@@ -22,7 +22,7 @@ from tllschema.record import Record
 
 from streamproto.channel import Channel
 from streamproto.config import Url, parse_params
-from streamproto.errors import ChannelError, ConfigError, StreamprotoError
+from streamproto.errors import ConfigError, StreamprotoError
 from streamproto.events import ACTIVE, CLOSED, CLOSING, ERROR, OPENING, STATES, Control, Data
 from streamproto.logic.base import Base
 from streamproto.logic.context import get_context
@@ -172,8 +172,7 @@ class PythonChannel(Channel):
     # --- channel API ----------------------------------------------------------------------------
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """The object's ``open(props)``; a failure leaves the channel in Error (logged)."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         props = Config()
         for k, v in parse_params(params).items():
             props.set(k, v)

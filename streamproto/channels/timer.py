@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from streamproto.channel import Channel
 from streamproto.config import Url, parse_bool, parse_params
 from streamproto.errors import ChannelError, ConfigError
-from streamproto.events import ACTIVE, CLOSED, ERROR, OPENING, Data
+from streamproto.events import ACTIVE, ERROR, OPENING, Data
 from streamproto.processor.config import parse_ns
 from streamproto.registry import register_protocol
 
@@ -87,8 +87,7 @@ class TimerChannel(Channel):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Start the timer; open parameters ``interval``, ``oneshot`` override the init ones."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         p = parse_params(params)
         self._ended = False
         self._set_state(OPENING)

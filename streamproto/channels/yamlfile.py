@@ -88,8 +88,7 @@ class YamlChannel(Channel):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Read the file, go Active and start delivering its messages."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         parse_params(params)
         self._ended = False
         self._set_state(OPENING)

@@ -93,8 +93,7 @@ class PubServer(Channel):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Listen; open parameter ``last-seq`` seeds the ring (HelloReply reports it)."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         p = self.open_params(params)
         last_seq = (int_range(-1, INT64_MAX)(p["last-seq"], "last-seq")
                     if p.get("last-seq") not in (None, "") else None)
@@ -268,8 +267,7 @@ class PubClient(Channel):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Connect and send Hello; the state turns Active when HelloReply arrives."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         self.core = PubClientCore(self.peer, limit=self.limit, hello=self.hello)
         self._set_state(OPENING)
         try:

@@ -72,8 +72,7 @@ class FileChannel(Channel):
 
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Open the reader (``seq``/``mode`` open params) or the writer (``dir=w``)."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         p = parse_params(params)
         self._ended = False
         self._set_state(OPENING)

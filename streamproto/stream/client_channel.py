@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from streamproto.channel import Channel
 from streamproto.config import (INT64_MAX, Url, int_range, one_of, parse_params, required_child,
                                 size_range)
-from streamproto.errors import (ChannelError, ConfigError, LocalProtocolError, RemoteProtocolError,
+from streamproto.errors import (ConfigError, LocalProtocolError, RemoteProtocolError,
                                 StreamprotoError)
 from streamproto.events import ACTIVE, CLOSED, ERROR, Control, Data, State
 from streamproto.frames import FrameReader, frame_format
@@ -149,8 +149,7 @@ class StreamClient(Channel):
         the online server cannot be reached. Reopening drops unread events of the previous
         session from the queue.
         """
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         self._close_children()          # after an Error: the old online connection
         p = parse_params(params if params is not None else self._open_params)
         mode = p.get("mode")

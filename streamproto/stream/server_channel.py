@@ -103,8 +103,7 @@ class StreamServer(Channel):
     async def open(self, params: "str | Mapping[str, Any] | None" = None) -> None:
         """Open storage, then the online pub server (``last-seq`` = last stored seq), then the
         request server. Raises (state Error) when any of them fails."""
-        if self.state not in (CLOSED, ERROR):
-            raise ChannelError(f"{self.name}: open in state {self.state}")
+        self._check_can_open()
         p = parse_params(params if params is not None else self._open_params)
         self._set_state(OPENING)
         self._loop = asyncio.get_running_loop()
