@@ -74,10 +74,17 @@ class _Service:
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
+        forward = True
         for line in self.proc.stdout:
             self.lines.append(line)
-            self._out.write(f"[{self.label}] {line}")
-            self._out.flush()
+            if forward:
+                try:
+                    self._out.write(f"[{self.label}] {line}")
+                    self._out.flush()
+                except (OSError, ValueError):
+                    # our stderr is gone (`2>&1 | head`): stop forwarding but keep reading,
+                    # or the child blocks on a full pipe and the demo waits for nothing
+                    forward = False
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGINT, as Ctrl-C in its terminal; wait for the exit code."""

@@ -69,3 +69,19 @@ def test_readme_commands_are_what_ci_runs():
     test_cmd = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest -q"
     assert test_cmd in readme and test_cmd in ci
     assert ".venv/bin/streamproto demo" in readme
+
+
+def test_demo_with_its_output_piped_to_head_ends_at_once(tmp_path):
+    """`streamproto demo 2>&1 | head -1`: the closed pipe stops the forwarding of the services'
+    logs, not the reading of them (a service blocked on a full pipe hung the demo for 30 s
+    and made it fail); the demo still checks the Commissions and exits 0."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "streamproto", "demo", "--duration", "2", "--interval", "0.01",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    assert p.stdout is not None
+    p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=25) == 0
+    with open_reader(f"file://{tmp_path}/commission.dat") as reader:
+        assert len(list(reader)) >= 50
